@@ -1,0 +1,504 @@
+"""HTTP handlers for resource requests (CRUD, list, watch, patch, subresources).
+
+Paths follow Kubernetes exactly::
+
+    /api/v1/{resource}[/{name}[/{sub}]]
+    /api/v1/namespaces/{ns}/{resource}[/{name}[/{sub}]]
+    /apis/{group}/{version}/...            (same shapes)
+
+The handlers parse the request, negotiate the output (JSON, YAML, Table,
+PartialObjectMetadata) and delegate semantics to
+:class:`~cloudlet.api.objects.ObjectAPI`. Extension points for subresources
+that later components own (``binding``, ``eviction``, ``log``) are
+:attr:`ResourceHandlers.subresource_handlers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from cloudlet.api import codec, errors
+from cloudlet.api import table as tables
+from cloudlet.api.errors import APIError
+from cloudlet.api.objects import ObjectAPI
+from cloudlet.api.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from cloudlet.api.selectors import (
+    SelectorError,
+    check_fields,
+    parse_field_selector,
+    parse_label_selector,
+)
+from cloudlet.resources.registry import Registry, ResourceType
+from cloudlet.store.store import DELETED, Event, copy_obj
+
+log = logging.getLogger("cloudlet.api")
+
+Obj = dict[str, Any]
+SubHandler = Callable[["Target", web.Request], Awaitable[web.StreamResponse]]
+
+WATCH_DEFAULT_TIMEOUT = 1800.0
+BOOKMARK_EVERY = 5.0
+
+
+@dataclass
+class Target:
+    rt: ResourceType
+    namespace: str  # "" = cluster-scoped or all namespaces
+    name: str
+    sub: str
+
+
+@dataclass
+class Output:
+    kind: str  # json | yaml | table | partial
+    include_object: str = "Metadata"
+
+
+def negotiate(request: web.Request) -> Output:
+    accept = request.headers.get("Accept", "") or "*/*"
+    saw_ok = False
+    for part in accept.split(","):
+        bits = [b.strip() for b in part.split(";")]
+        mt = bits[0].lower()
+        params = dict(b.split("=", 1) for b in bits[1:] if "=" in b)
+        as_ = params.get("as")
+        if mt in ("application/json", "*/*", "application/*") or mt.startswith("application/yaml"):
+            if as_ == "Table" and params.get("g") == "meta.k8s.io":
+                inc = request.query.get("includeObject", "Metadata")
+                return Output("table", inc)
+            if as_ in ("PartialObjectMetadata", "PartialObjectMetadataList") and params.get("g") == "meta.k8s.io":
+                return Output("partial")
+            if as_ is None:
+                if mt == "application/yaml":
+                    return Output("yaml")
+                saw_ok = True
+                return Output("json")
+        if mt in ("application/vnd.kubernetes.protobuf",):
+            continue
+    if saw_ok:
+        return Output("json")
+    if "json" in accept or "*/*" in accept or "yaml" in accept:
+        return Output("json")
+    raise errors.not_acceptable(
+        "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+    )
+
+
+def respond(request: web.Request, obj: Any, status: int = 200, out: Output | None = None) -> web.Response:
+    if out is not None and out.kind == "yaml":
+        return web.Response(body=codec.dumps_yaml(obj), status=status, content_type="application/yaml")
+    return web.Response(body=codec.dumps(obj), status=status, content_type="application/json")
+
+
+def status_success(rt: ResourceType, obj: Obj) -> Obj:
+    meta = obj.get("metadata") or {}
+    details: Obj = {"name": meta.get("name", ""), "kind": rt.plural, "uid": meta.get("uid", "")}
+    if rt.group:
+        details["group"] = rt.group
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+
+
+def _int_param(request: web.Request, name: str) -> int | None:
+    v = request.query.get(name)
+    if v is None or v == "":
+        return None
+    try:
+        return int(v)
+    except ValueError as e:
+        raise errors.bad_request(f'invalid value for {name}: "{v}": must be an integer') from e
+
+
+def _bool_param(request: web.Request, name: str) -> bool:
+    v = request.query.get(name, "")
+    return v.lower() in ("1", "true", "yes")
+
+
+def _dry_run(request: web.Request) -> bool:
+    vals = request.query.getall("dryRun", [])
+    for v in vals:
+        if v != "All":
+            raise errors.bad_request(f'Invalid dryRun parameter: unsupported dry run value "{v}"; supported values: "All"')
+    return bool(vals)
+
+
+def _field_validation(request: web.Request) -> str:
+    v = request.query.get("fieldValidation", "")
+    if v not in ("", "Ignore", "Warn", "Strict"):
+        raise errors.bad_request(
+            f'fieldValidation parameter unsupported: {v}. Supported values: "Ignore", "Warn", "Strict"'
+        )
+    return v or "Warn"
+
+
+class ResourceHandlers:
+    def __init__(self, api: ObjectAPI, registry: Registry) -> None:
+        self.api = api
+        self.registry = registry
+        self.subresource_handlers: dict[tuple[str, str], SubHandler] = {}
+        self.shutting_down = asyncio.Event()
+
+    # --- routing -------------------------------------------------------------
+
+    def target(self, group: str, version: str, tail: str) -> Target:
+        parts = [p for p in tail.split("/") if p != ""] if tail else []
+        if not parts:
+            raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+        ns = ""
+        if parts[0] == "namespaces" and len(parts) >= 3 and not (len(parts) == 3 and parts[2] in ("status", "finalize")):
+            ns = parts[1]
+            parts = parts[2:]
+        plural = parts[0]
+        rt = self.registry.get(group, version, plural)
+        if rt is None:
+            raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+        if ns and not rt.namespaced:
+            raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+        name = parts[1] if len(parts) > 1 else ""
+        sub = parts[2] if len(parts) > 2 else ""
+        if len(parts) > 3:
+            raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+        if sub and sub not in rt.subresources and (rt.key, sub) not in self.subresource_handlers and not (
+            rt.storage_key == "/namespaces" and sub == "finalize"
+        ):
+            raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+        return Target(rt, ns, name, sub)
+
+    async def core(self, request: web.Request) -> web.StreamResponse:
+        return await self.dispatch(request, "", request.match_info["version"], request.match_info.get("tail", ""))
+
+    async def grouped(self, request: web.Request) -> web.StreamResponse:
+        return await self.dispatch(
+            request, request.match_info["group"], request.match_info["version"], request.match_info.get("tail", "")
+        )
+
+    async def dispatch(self, request: web.Request, group: str, version: str, tail: str) -> web.StreamResponse:
+        t = self.target(group, version, tail)
+        m = request.method
+        custom = self.subresource_handlers.get((t.rt.key, t.sub)) if t.sub else None
+        if custom is not None:
+            return await custom(t, request)
+        if not t.name:
+            if m == "GET":
+                if _bool_param(request, "watch"):
+                    return await self.watch(t, request)
+                return await self.list(t, request)
+            if m == "POST":
+                return await self.create(t, request)
+            if m == "DELETE":
+                return await self.delete_collection(t, request)
+            raise errors.method_not_allowed()
+        if t.sub == "scale":
+            return await self.scale(t, request)
+        if m == "GET":
+            return await self.get(t, request)
+        if m == "PUT":
+            return await self.update(t, request)
+        if m == "PATCH":
+            return await self.patch(t, request)
+        if m == "DELETE" and not t.sub:
+            return await self.delete(t, request)
+        if m == "POST" and not t.sub:
+            raise errors.method_not_allowed()
+        raise errors.method_not_allowed()
+
+    async def body(self, request: web.Request) -> tuple[Any, str]:
+        if request.content_length is not None and request.content_length > codec.MAX_BODY:
+            raise errors.too_large()
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge as e:
+            raise errors.too_large() from e
+        ctype = request.headers.get("Content-Type", "")
+        return codec.decode(raw, ctype), codec.media_type(ctype)
+
+    # --- reads ---------------------------------------------------------------
+
+    async def get(self, t: Target, request: web.Request) -> web.StreamResponse:
+        out = negotiate(request)
+        obj = self.api.get(t.rt, t.namespace, t.name)
+        return self._render_one(t.rt, obj, out, request)
+
+    def _render_one(self, rt: ResourceType, obj: Obj, out: Output, request: web.Request, status: int = 200) -> web.Response:
+        if out.kind == "table":
+            return respond(request, tables.table(rt, [obj], resource_version=obj["metadata"].get("resourceVersion", ""), include_object=out.include_object), status)
+        if out.kind == "partial":
+            return respond(request, tables.partial_metadata(obj), status)
+        return respond(request, obj, status, out)
+
+    def _selectors(self, t: Target, request: web.Request) -> tuple[Any, Any]:
+        try:
+            ls = parse_label_selector(request.query.get("labelSelector", ""))
+        except SelectorError as e:
+            raise errors.bad_request(str(e)) from e
+        try:
+            fs = parse_field_selector(request.query.get("fieldSelector", ""))
+            check_fields(fs, self.api.supported_fields(t.rt), t.rt.plural)
+        except SelectorError as e:
+            raise errors.bad_request(str(e)) from e
+        return ls, fs
+
+    async def list(self, t: Target, request: web.Request) -> web.StreamResponse:
+        out = negotiate(request)
+        ls, fs = self._selectors(t, request)
+        limit = _int_param(request, "limit") or 0
+        if limit < 0:
+            limit = 0
+        res = self.api.list(
+            t.rt, t.namespace or None, label_selector=ls, field_selector=fs, limit=limit,
+            continue_=request.query.get("continue", ""),
+        )
+        rv = str(res.revision)
+        if out.kind == "table":
+            return respond(request, tables.table(t.rt, res.items, resource_version=rv, continue_=res.continue_, remaining=res.remaining, include_object=out.include_object))
+        meta: Obj = {"resourceVersion": rv}
+        if res.continue_:
+            meta["continue"] = res.continue_
+        if res.remaining is not None:
+            meta["remainingItemCount"] = res.remaining
+        if out.kind == "partial":
+            return respond(request, {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "items": [tables.partial_metadata(o) for o in res.items]})
+        return respond(request, {"kind": t.rt.list_kind, "apiVersion": t.rt.api_version, "metadata": meta, "items": res.items}, out=out)
+
+    # --- watch ---------------------------------------------------------------
+
+    async def watch(self, t: Target, request: web.Request) -> web.StreamResponse:
+        out = negotiate(request)
+        ls, fs = self._selectors(t, request)
+        rv_param = request.query.get("resourceVersion", "")
+        timeout = _int_param(request, "timeoutSeconds")
+        bookmarks = _bool_param(request, "allowWatchBookmarks")
+        send_initial = _bool_param(request, "sendInitialEvents")
+        rt = t.rt
+        api = self.api
+        initial: list[Obj] = []
+        if rv_param in ("", "0") or send_initial:
+            # atomically: open the watch at the current revision and snapshot the state
+            start = api.store.revision
+            if rv_param not in ("", "0") and send_initial:
+                try:
+                    start = max(start, int(rv_param))
+                except ValueError as e:
+                    raise errors.bad_request(f"invalid resource version: {rv_param}") from e
+            watcher = api.watch(rt, t.namespace or None, start)
+            initial = api.list(rt, t.namespace or None, label_selector=ls, field_selector=fs).items
+        else:
+            try:
+                start = int(rv_param)
+            except ValueError as e:
+                raise errors.bad_request(f"invalid resource version: {rv_param}") from e
+            watcher = api.watch(rt, t.namespace or None, start)
+        resp = web.StreamResponse(status=200)
+        resp.content_type = "application/json"
+        resp.headers["Transfer-Encoding"] = "chunked"
+        first = True
+
+        def encode(type_: str, obj: Obj) -> bytes:
+            nonlocal first
+            if out.kind == "table" and type_ != "BOOKMARK":
+                body: Any = tables.table(rt, [obj], resource_version=obj["metadata"].get("resourceVersion", ""), include_object=out.include_object, with_columns=first)
+                first = False
+            elif out.kind == "partial" and type_ != "BOOKMARK":
+                body = tables.partial_metadata(obj)
+            else:
+                body = obj
+            return codec.dumps({"type": type_, "object": body}) + b"\n"
+
+        def bookmark(rev: int, initial_end: bool = False) -> bytes:
+            meta: Obj = {"resourceVersion": str(rev)}
+            if initial_end:
+                meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+            return encode("BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta})
+
+        try:
+            await resp.prepare(request)
+            for o in initial:
+                await resp.write(encode("ADDED", o))
+            if send_initial and bookmarks:
+                await resp.write(bookmark(start, initial_end=True))
+            deadline = time.monotonic() + (timeout if timeout and timeout > 0 else WATCH_DEFAULT_TIMEOUT)
+            next_bookmark = time.monotonic() + BOOKMARK_EVERY
+            last_rev = start
+            while not self.shutting_down.is_set():
+                now = time.monotonic()
+                wait = min(deadline, next_bookmark if bookmarks else deadline) - now
+                if wait <= 0:
+                    if now >= deadline:
+                        break
+                    await resp.write(bookmark(max(last_rev, api.store.revision if watcher.queue.empty() else last_rev)))
+                    next_bookmark = now + BOOKMARK_EVERY
+                    continue
+                try:
+                    async with asyncio.timeout(min(wait, 1.0)):
+                        ev = await watcher.next()
+                except TimeoutError:
+                    if request.transport is None or request.transport.is_closing():
+                        break
+                    continue
+                if ev is None:
+                    if watcher.overflowed:
+                        await resp.write(codec.dumps({"type": "ERROR", "object": errors.gone("watch closed: client too slow").status()}) + b"\n")
+                    break
+                last_rev = ev.revision
+                chunk = self._event_chunk(t, ev, ls, fs, encode)
+                if chunk:
+                    await resp.write(chunk)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            watcher.close()
+        with contextlib.suppress(ConnectionResetError, RuntimeError):
+            await resp.write_eof()
+        return resp
+
+    def _event_chunk(self, t: Target, ev: Event, ls: Any, fs: Any, encode: Callable[[str, Obj], bytes]) -> bytes | None:
+        rt = t.rt
+        api = self.api
+        obj = api.to_version(rt, ev.obj)
+        if (ls is None or ls.empty) and (fs is None or fs.empty):
+            return encode(ev.type, obj)
+        now_ok = ev.type != DELETED and api.matches(rt, ev.obj, ls, fs)
+        was_ok = ev.prev is not None and api.matches(rt, ev.prev, ls, fs)
+        if ev.type == DELETED:
+            return encode("DELETED", obj) if was_ok or api.matches(rt, ev.obj, ls, fs) else None
+        if now_ok and was_ok:
+            return encode("MODIFIED", obj)
+        if now_ok:
+            return encode("ADDED", obj)
+        if was_ok:
+            return encode("DELETED", obj)
+        return None
+
+    # --- writes --------------------------------------------------------------
+
+    async def create(self, t: Target, request: web.Request) -> web.StreamResponse:
+        out = negotiate(request)
+        dry = _dry_run(request)
+        _field_validation(request)
+        body, _mt = await self.body(request)
+        obj = await self.api.create(t.rt, t.namespace, body, dry_run=dry)
+        return self._render_one(t.rt, obj, out, request, 201)
+
+    async def update(self, t: Target, request: web.Request) -> web.StreamResponse:
+        out = negotiate(request)
+        dry = _dry_run(request)
+        _field_validation(request)
+        body, _mt = await self.body(request)
+        if t.sub and t.sub not in ("status", "finalize"):
+            raise errors.method_not_allowed()
+        obj = await self.api.update(t.rt, t.namespace, t.name, body, subresource=t.sub, dry_run=dry)
+        return self._render_one(t.rt, obj, out, request)
+
+    def _patcher(self, t: Target, mt: str, patch: Any) -> Callable[[Obj], Obj]:
+        rt = t.rt
+
+        def apply(cur: Obj) -> Obj:
+            try:
+                if mt == codec.JSON_PATCH:
+                    if not isinstance(patch, list):
+                        raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+                    new = json_patch(cur, patch)
+                elif mt == codec.MERGE_PATCH:
+                    new = merge_patch(cur, patch)
+                elif mt == codec.STRATEGIC_PATCH:
+                    if not isinstance(patch, dict):
+                        raise errors.bad_request("the body of a strategic merge patch must be a JSON object")
+                    new = strategic_merge_patch(cur, patch, rt.group, rt.kind)
+                elif mt == codec.APPLY_PATCH:
+                    raise errors.unsupported_media_type(mt)
+                else:
+                    raise errors.unsupported_media_type(mt)
+            except PatchError as e:
+                raise APIError(e.code, e.reason, str(e)) from e
+            if not isinstance(new, dict):
+                raise errors.bad_request("the patch did not produce an object")
+            want = (new.get("metadata") or {}).get("resourceVersion") if isinstance(new.get("metadata"), dict) else None
+            if want and str(want) != cur["metadata"].get("resourceVersion"):
+                raise errors.conflict(rt.plural, rt.group, t.name)
+            return new
+
+        return apply
+
+    async def patch(self, t: Target, request: web.Request) -> web.StreamResponse:
+        out = negotiate(request)
+        dry = _dry_run(request)
+        _field_validation(request)
+        patch, mt = await self.body(request)
+        if t.sub and t.sub != "status":
+            raise errors.method_not_allowed()
+        obj = await self.api.guaranteed_update(
+            t.rt, t.namespace, t.name, self._patcher(t, mt, patch), subresource=t.sub, dry_run=dry
+        )
+        return self._render_one(t.rt, obj, out, request)
+
+    async def scale(self, t: Target, request: web.Request) -> web.StreamResponse:
+        rt = t.rt
+        if rt.scale is None:
+            raise errors.APIError(404, "NotFound", "the server could not find the requested resource")
+        dry = _dry_run(request)
+        if request.method == "GET":
+            return respond(request, self.api.scale_of(rt, self.api.get(rt, t.namespace, t.name)))
+        if request.method == "PUT":
+            body, _ = await self.body(request)
+
+            def put(_cur: Obj) -> Obj:
+                return copy_obj(body) if isinstance(body, dict) else body
+
+            return respond(request, await self.api.update_scale(rt, t.namespace, t.name, put, dry_run=dry))
+        if request.method == "PATCH":
+            patch, mt = await self.body(request)
+            scale_patcher = self._patcher(Target(rt, t.namespace, t.name, "scale"), mt, patch)
+
+            def patched(cur: Obj) -> Obj:
+                try:
+                    if mt == codec.STRATEGIC_PATCH:
+                        return merge_patch(cur, patch)  # Scale has no merge keys
+                    return scale_patcher(cur)
+                except PatchError as e:
+                    raise APIError(e.code, e.reason, str(e)) from e
+
+            return respond(request, await self.api.update_scale(rt, t.namespace, t.name, patched, dry_run=dry))
+        raise errors.method_not_allowed()
+
+    async def _delete_options(self, request: web.Request) -> Obj:
+        opts: Obj = {}
+        if request.can_read_body:
+            raw = await request.read()
+            if raw.strip():
+                body = codec.decode(raw, request.headers.get("Content-Type"))
+                if not isinstance(body, dict):
+                    raise errors.bad_request("DeleteOptions must be a JSON object")
+                opts.update(body)
+        g = _int_param(request, "gracePeriodSeconds")
+        if g is not None:
+            opts["gracePeriodSeconds"] = g
+        if "propagationPolicy" in request.query:
+            opts["propagationPolicy"] = request.query["propagationPolicy"]
+        if "orphanDependents" in request.query:
+            opts["orphanDependents"] = _bool_param(request, "orphanDependents")
+        return opts
+
+    async def delete(self, t: Target, request: web.Request) -> web.StreamResponse:
+        out = negotiate(request)
+        dry = _dry_run(request)
+        opts = await self._delete_options(request)
+        obj, gone = await self.api.delete(t.rt, t.namespace, t.name, opts, dry_run=dry)
+        if gone and t.rt.storage_key != "/pods":
+            return respond(request, status_success(t.rt, obj))
+        return self._render_one(t.rt, obj, out, request)
+
+    async def delete_collection(self, t: Target, request: web.Request) -> web.StreamResponse:
+        dry = _dry_run(request)
+        ls, fs = self._selectors(t, request)
+        opts = await self._delete_options(request)
+        items = await self.api.delete_collection(
+            t.rt, t.namespace or None, label_selector=ls, field_selector=fs, options=opts, dry_run=dry
+        )
+        return respond(request, {"kind": t.rt.list_kind, "apiVersion": t.rt.api_version, "metadata": {"resourceVersion": str(self.api.store.revision)}, "items": items})

@@ -1,0 +1,1 @@
+"""Core controllers: one module per control loop."""

@@ -1,0 +1,197 @@
+"""Assembles one cloudlet process: store, API server, controllers.
+
+:class:`Server` owns the lifecycle: credentials, the store (SQLite in the
+data directory), bootstrap objects (default namespaces, built-in priority
+classes), the HTTPS listener, periodic compaction and the control loops that
+live in the API process. ``cloudlet up`` runs one in the foreground.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from cloudlet.api.app import build_app
+from cloudlet.api.errors import APIError
+from cloudlet.api.handlers import ResourceHandlers
+from cloudlet.api.objects import ObjectAPI
+from cloudlet.api.tls import Credentials, ensure_credentials, ssl_context
+from cloudlet.resources.registry import REGISTRY, Registry
+from cloudlet.store.backend import Backend, MemoryBackend
+from cloudlet.store.sqlite import SQLiteBackend
+from cloudlet.store.store import Store
+
+log = logging.getLogger("cloudlet.server")
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+def default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/cloudlet")
+    return Path.home() / ".local" / "share" / "cloudlet"
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg and any ``extra`` fields."""
+
+    _skip = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for k, v in record.__dict__.items():
+            if k not in self._skip and not k.startswith("_"):
+                out[k] = v
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def setup_logging(level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+@dataclass
+class Config:
+    data_dir: Path = field(default_factory=default_data_dir)
+    port: int = 6443
+    bind: str = "127.0.0.1"
+    store: str = "sqlite"  # sqlite | memory
+    compact_interval: float = 300.0
+    min_history: int = 1000
+
+
+class Server:
+    def __init__(self, config: Config, registry: Registry = REGISTRY) -> None:
+        import cloudlet.resources  # noqa: F401  (registers the built-in kinds)
+
+        self.config = config
+        self.registry = registry
+        self.store: Store | None = None
+        self.api: ObjectAPI | None = None
+        self.handlers: ResourceHandlers | None = None
+        self.creds: Credentials | None = None
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.ready_seconds = 0.0
+
+    async def start(self) -> float:
+        """Start serving; returns seconds from call to ready."""
+        t0 = time.perf_counter()
+        cfg = self.config
+        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        self.creds = await asyncio.to_thread(ensure_credentials, cfg.data_dir, cfg.bind, cfg.port)
+        backend: Backend
+        if cfg.store == "memory":
+            backend = MemoryBackend()
+        else:
+            backend = await asyncio.to_thread(SQLiteBackend, str(cfg.data_dir / "state.db"))
+        self.store = Store(backend, min_history=cfg.min_history)
+        await self.store.start()
+        self.api = ObjectAPI(self.store, self.registry)
+        await self._bootstrap()
+        app, self.handlers = build_app(self.api, self.registry, self.creds.token)
+        app["server"] = self
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, cfg.bind, cfg.port, ssl_context=ssl_context(self.creds), backlog=1024)
+        await site.start()
+        self._tasks.append(asyncio.create_task(self._compactor(), name="compactor"))
+        self._start_controllers()
+        self.ready_seconds = time.perf_counter() - t0
+        log.info("ready", extra={"url": f"https://{cfg.bind}:{cfg.port}", "seconds": round(self.ready_seconds, 3)})
+        return self.ready_seconds
+
+    def _start_controllers(self) -> None:
+        """Control loops that run inside the API process (namespace lifecycle, GC)."""
+        try:
+            from cloudlet.controllers import builtin
+        except ImportError:
+            return
+        assert self.api is not None
+        for coro in builtin.control_loops(self.api):
+            self._tasks.append(asyncio.create_task(coro))
+
+    async def _bootstrap(self) -> None:
+        assert self.api is not None
+        api = self.api
+        ns_rt = self.registry.get("", "v1", "namespaces")
+        assert ns_rt is not None
+        for ns in DEFAULT_NAMESPACES:
+            if api.store.get(api.key(ns_rt, "", ns)) is None:
+                await api.create(ns_rt, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        pc_rt = self.registry.get("scheduling.k8s.io", "v1", "priorityclasses")
+        if pc_rt is not None:
+            try:
+                from cloudlet.resources.scheduling import BUILTIN_PRIORITY_CLASSES
+            except ImportError:
+                BUILTIN_PRIORITY_CLASSES = []  # noqa: N806
+            for pc in BUILTIN_PRIORITY_CLASSES:
+                name = pc["metadata"]["name"]
+                if api.store.get(api.key(pc_rt, "", name)) is None:
+                    try:
+                        await api.create(pc_rt, "", json.loads(json.dumps(pc)))
+                    except APIError as e:
+                        log.error("bootstrap failed", extra={"object": name, "error": e.message})
+
+    async def _compactor(self) -> None:
+        assert self.store is not None
+        while True:
+            await asyncio.sleep(self.config.compact_interval)
+            try:
+                await self.store.compact()
+            except Exception:
+                log.exception("compaction failed")
+
+    async def stop(self) -> None:
+        if self.handlers is not None:
+            self.handlers.shutting_down.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.store is not None:
+            await self.store.stop()
+            self.store = None
+        log.info("stopped")
+
+
+async def run_forever(config: Config, on_ready: Any = None) -> None:
+    """Run until SIGTERM/SIGINT, then shut down cleanly."""
+    import signal
+
+    server = Server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    if on_ready is not None:
+        on_ready(server)
+    await stop.wait()
+    await server.stop()
