@@ -111,7 +111,6 @@ class Server:
         self.api = ObjectAPI(self.store, self.registry)
         await self._bootstrap()
         app, self.handlers = build_app(self.api, self.registry, self.creds.token)
-        app["server"] = self
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.bind, cfg.port, ssl_context=ssl_context(self.creds), backlog=1024)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 
@@ -99,4 +98,3 @@ async def test_reload_after_restart_keeps_state_and_revision(tmp_path) -> None:
     nxt = await s2.create("/configmaps/default/n", cm("n"))
     assert int(nxt["metadata"]["resourceVersion"]) == rev + 1
     await s2.stop()
-    assert os.path.exists(path)

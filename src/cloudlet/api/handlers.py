@@ -132,8 +132,11 @@ def _dry_run(request: web.Request) -> bool:
 def _field_validation(request: web.Request) -> str:
     v = request.query.get("fieldValidation", "")
     if v not in ("", "Ignore", "Warn", "Strict"):
-        raise errors.bad_request(
-            f'fieldValidation parameter unsupported: {v}. Supported values: "Ignore", "Warn", "Strict"'
+        raise errors.invalid(
+            "CreateOptions",
+            "meta.k8s.io",
+            "",
+            [errors.not_supported("fieldValidation", v, ["", "Ignore", "Strict", "Warn"])],
         )
     return v or "Warn"
 

@@ -34,9 +34,13 @@ def _resources(registry: Registry, group: str | None = None, version: str | None
 def add_routes(app: web.Application, registry: Registry) -> None:
     async def v2(request: web.Request) -> web.Response:
         accept = request.headers.get("Accept", "")
-        if "json" not in accept and "*/*" not in accept and accept:
-            raise web.HTTPNotAcceptable()
-        return web.json_response(openapi.openapi_v2(_resources(registry)))
+        doc = openapi.openapi_v2(_resources(registry))
+        if "protobuf" in accept and "json" not in accept.split("protobuf", 1)[0]:
+            return web.Response(
+                body=openapi.openapi_v2_protobuf(doc),
+                headers={"Content-Type": "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"},
+            )
+        return web.json_response(doc)
 
     async def v3_index(_request: web.Request) -> web.Response:
         gvs = sorted({(rt.group, rt.version) for rt in registry.all()})

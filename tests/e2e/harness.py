@@ -1,0 +1,146 @@
+"""A real `cloudlet up` process on a free port, and the tools to drive it.
+
+Shared by the end-to-end tests: start/stop/kill the server process, run the
+real `kubectl` against it, and talk HTTPS to it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CLOUDLET = str(Path(sys.executable).with_name("cloudlet"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class CloudletProcess:
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    extra_args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "kubeconfig.yaml"
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> float:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir / "cloudlet.log"
+        logf = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            [CLOUDLET, "up", "--data-dir", str(self.data_dir), "--port", str(self.port), *self.extra_args],
+            stdout=logf,
+            stderr=logf,
+        )
+        logf.close()
+        deadline = t0 + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cloudlet exited with {self.proc.returncode}:\n{self.log()}")
+            if self.kubeconfig.exists():
+                try:
+                    if self.request("GET", "/readyz", auth=False)[0] == 200:
+                        return time.monotonic() - t0
+                except (OSError, urllib.error.URLError, ssl.SSLError):
+                    pass
+            time.sleep(0.05)
+        raise TimeoutError(f"cloudlet not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def stop(self) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    # --- clients -------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        return yaml.safe_load(self.kubeconfig.read_text())
+
+    @property
+    def token(self) -> str:
+        return self.config()["users"][0]["user"]["token"]
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.data_dir / "pki" / "ca.crt"))
+        return ctx
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: bool = True,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> tuple[int, Any]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        if auth:
+            req.add_header("Authorization", f"Bearer {self.token}")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as resp:
+                text = resp.read()
+                code = resp.status
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            code = e.code
+        try:
+            return code, json.loads(text)
+        except ValueError:
+            return code, text.decode(errors="replace")
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(self.data_dir)}
+        p = subprocess.run(
+            ["kubectl", *args], input=input, capture_output=True, text=True, env=env, timeout=timeout
+        )
+        if check and p.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+        return p

@@ -1,0 +1,1 @@
+"""Tests for cloudlet.resources (kind defaulting, validation, registration)."""
