@@ -989,6 +989,62 @@ def test_strategic_merge_patch_garbage_only_raises_patch_error(doc: Any, patch: 
     _only_patch_errors(strategic_merge_patch, doc, patch, *gk)
 
 
+_NAMES = st.sampled_from(["a", "b", "c"])
+_ENV = st.lists(
+    st.fixed_dictionaries(
+        {"name": _NAMES},
+        optional={"value": _SCALARS, "$patch": st.sampled_from(["delete", "replace", "merge", "x"])},
+    ),
+    max_size=4,
+)
+_CONTAINER = st.fixed_dictionaries(
+    {"name": _NAMES},
+    optional={
+        "image": _SCALARS,
+        "env": _ENV | _JSON,
+        "$setElementOrder/env": st.lists(st.fixed_dictionaries({"name": _NAMES}), max_size=4) | _JSON,
+        "$patch": st.sampled_from(["delete", "replace", "merge"]),
+        "$retainKeys": st.lists(st.sampled_from(["name", "image", "env"])) | _JSON,
+        "ports": st.lists(st.fixed_dictionaries({"containerPort": st.integers(80, 82)}), max_size=3),
+    },
+)
+_FINALIZERS = st.lists(st.sampled_from(["a", "b", "c"]), max_size=4)
+_POD_PATCH = st.fixed_dictionaries(
+    {},
+    optional={
+        "metadata": st.fixed_dictionaries(
+            {},
+            optional={
+                "finalizers": _FINALIZERS | _JSON,
+                "$setElementOrder/finalizers": _FINALIZERS | _JSON,
+                "$deleteFromPrimitiveList/finalizers": _FINALIZERS | _JSON,
+            },
+        ),
+        "spec": st.fixed_dictionaries(
+            {},
+            optional={
+                "containers": st.lists(_CONTAINER, max_size=4) | _JSON,
+                "$setElementOrder/containers": st.lists(st.fixed_dictionaries({"name": _NAMES}), max_size=4),
+                "$patch": st.sampled_from(["delete", "replace", "x"]),
+                "tolerations": _JSON,
+            },
+        ),
+    },
+)
+_POD = st.fixed_dictionaries(
+    {
+        "metadata": st.fixed_dictionaries({"finalizers": _FINALIZERS}),
+        "spec": st.fixed_dictionaries({"containers": st.lists(_CONTAINER, max_size=3)}),
+    }
+)
+
+
+@_SETTINGS
+@given(doc=_POD, patch=_POD_PATCH)
+def test_strategic_merge_patch_pod_shaped_garbage(doc: Any, patch: Any) -> None:
+    _only_patch_errors(strategic_merge_patch, doc, patch, "", "Pod")
+
+
 @_SETTINGS
 @given(
     live=st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True),

@@ -38,6 +38,8 @@ class CloudletProcess:
     extra_args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    _ctx: ssl.SSLContext | None = field(default=None, repr=False)
+    _token: str | None = field(default=None, repr=False)
 
     @property
     def kubeconfig(self) -> Path:
@@ -50,6 +52,7 @@ class CloudletProcess:
     def start(self, timeout: float = 20.0) -> float:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "cloudlet.log"
+        self._ctx = self._token = None
         logf = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         t0 = time.monotonic()
         self.proc = subprocess.Popen(
@@ -99,11 +102,14 @@ class CloudletProcess:
 
     @property
     def token(self) -> str:
-        return self.config()["users"][0]["user"]["token"]
+        if self._token is None:
+            self._token = self.config()["users"][0]["user"]["token"]
+        return self._token
 
     def ssl_context(self) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=str(self.data_dir / "pki" / "ca.crt"))
-        return ctx
+        if self._ctx is None:
+            self._ctx = ssl.create_default_context(cafile=str(self.data_dir / "pki" / "ca.crt"))
+        return self._ctx
 
     def request(
         self,
@@ -115,6 +121,7 @@ class CloudletProcess:
         content_type: str = "application/json",
         headers: dict[str, str] | None = None,
         raw: bytes | None = None,
+        timeout: float = 30,
     ) -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.url + path, data=data, method=method)
@@ -125,7 +132,7 @@ class CloudletProcess:
         for k, v in (headers or {}).items():
             req.add_header(k, v)
         try:
-            with urllib.request.urlopen(req, context=self.ssl_context(), timeout=30) as resp:
+            with urllib.request.urlopen(req, context=self.ssl_context(), timeout=timeout) as resp:
                 text = resp.read()
                 code = resp.status
         except urllib.error.HTTPError as e:
@@ -144,3 +151,85 @@ class CloudletProcess:
         if check and p.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
         return p
+
+
+# --- helpers shared by the e2e modules ------------------------------------------
+
+
+def wait_until(cond: Any, timeout: float = 10.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Poll ``cond()`` until it returns a truthy value; return that value or fail."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = cond()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def api_client(proc: CloudletProcess) -> Any:
+    """An official ``kubernetes`` ApiClient configured from the process' kubeconfig."""
+    from kubernetes import client, config
+
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(proc.kubeconfig), client_configuration=cfg)
+    return client.ApiClient(configuration=cfg)
+
+
+class KubectlStream:
+    """A background ``kubectl`` (e.g. ``get -w``) whose stdout lines are collected."""
+
+    def __init__(self, proc: CloudletProcess, *args: str) -> None:
+        import queue
+        import threading
+
+        env = {**os.environ, "KUBECONFIG": str(proc.kubeconfig), "HOME": str(proc.data_dir)}
+        self.p = subprocess.Popen(
+            ["kubectl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        self.lines: list[str] = []
+        self._q: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            assert self.p.stdout is not None
+            for line in self.p.stdout:
+                self._q.put(line.rstrip("\n"))
+            self._q.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def wait_line(self, pred: Any, timeout: float = 10.0) -> str:
+        """Wait for (and return) the first new line matching ``pred``; earlier lines are kept."""
+        import queue
+
+        for line in self.lines:
+            if pred(line):
+                self.lines.remove(line)
+                return line
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                line = self._q.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                self._q.put(None)
+                break
+            if pred(line):
+                return line
+            self.lines.append(line)
+        err = self.p.stderr.read() if self.p.poll() is not None and self.p.stderr else ""
+        raise AssertionError(f"no matching line within {timeout}s; seen: {self.lines!r} {err}")
+
+    def close(self) -> None:
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()

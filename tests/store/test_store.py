@@ -98,3 +98,22 @@ async def test_reload_after_restart_keeps_state_and_revision(tmp_path) -> None:
     nxt = await s2.create("/configmaps/default/n", cm("n"))
     assert int(nxt["metadata"]["resourceVersion"]) == rev + 1
     await s2.stop()
+
+
+async def test_list_at_revision_is_a_consistent_snapshot(backend) -> None:
+    s = Store(backend)
+    await s.start()
+    for i in range(6):
+        await s.create(f"/configmaps/default/c{i}", cm(f"c{i}"))
+    page1, last, rev = s.list("/configmaps", "default", limit=2)
+    # the world changes between pages
+    await s.delete("/configmaps/default/c3")
+    await s.update("/configmaps/default/c4", cm("c4", "changed"))
+    await s.create("/configmaps/default/c5a", cm("c5a"))
+    rest, more, rev2 = s.list("/configmaps", "default", after=last, at=rev)
+    assert rev2 == rev and more is None
+    assert [o["metadata"]["name"] for o in page1 + rest] == [f"c{i}" for i in range(6)]
+    assert rest[2]["data"]["k"] == "x"  # c4 as it was at `rev`
+    page, more, _ = s.list("/configmaps", "default", after=last, at=rev, limit=2)
+    assert [o["metadata"]["name"] for o in page] == ["c2", "c3"] and more == "/configmaps/default/c3"
+    await s.stop()

@@ -261,9 +261,10 @@ class ObjectAPI:
     ) -> ListResult:
         ns = namespace if (rt.namespaced and namespace) else None
         after = ""
+        at_rev: int | None = None
         if continue_:
-            after, rev = decode_continue(continue_)
-            if rev < self.store.compacted:
+            after, at_rev = decode_continue(continue_)
+            if at_rev < self.store.compacted or at_rev > self.store.revision:
                 raise errors.gone(
                     "The provided continue parameter is too old to display a consistent list result. "
                     "You can start a new list without the continue parameter."
@@ -284,13 +285,13 @@ class ObjectAPI:
             return ListResult([self.to_version(rt, o) for o in items], rev, "", None)
         prefix = self.resource_prefix(rt)
         if not filtering:
-            objs, last, rev = self.store.list(prefix, ns, after=after, limit=limit)
+            objs, last, rev = self.store.list(prefix, ns, after=after, limit=limit, at=at_rev)
             items = objs
         else:
             batch = max(limit, 500) if limit else 0
             cursor = after
             while True:
-                objs, more, rev = self.store.list(prefix, ns, after=cursor, limit=batch)
+                objs, more, rev = self.store.list(prefix, ns, after=cursor, limit=batch, at=at_rev)
                 for o in objs:
                     if self._matches(rt, o, label_selector, field_selector):
                         items.append(o)
@@ -304,12 +305,12 @@ class ObjectAPI:
                 cursor = more
             if last is not None:
                 # is there anything matching after `last`? (keeps `continue` empty on the final page)
-                nxt, _more, _ = self.store.list(prefix, ns, after=last, limit=0)
+                nxt, _more, _ = self.store.list(prefix, ns, after=last, limit=0, at=at_rev)
                 if not any(self._matches(rt, o, label_selector, field_selector) for o in nxt):
                     last = None
         cont = encode_continue(last, rev) if last else ""
         remaining = None
-        if last and not filtering:
+        if last and not filtering and at_rev is None:
             remaining = self.store.count_after(prefix, ns, last)
         return ListResult([self.to_version(rt, o) for o in items], rev, cont, remaining)
 
@@ -327,6 +328,13 @@ class ObjectAPI:
 
     def watch(self, rt: ResourceType, namespace: str | None, from_rev: int) -> Watcher:
         ns = namespace if (rt.namespaced and namespace) else None
+        if from_rev > self.store.revision:
+            raise APIError(
+                504,
+                "Timeout",
+                f"Too large resource version: {from_rev}, current: {self.store.revision}",
+                {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1},
+            )
         try:
             return self.store.watch(self.resource_prefix(rt), ns, from_rev)
         except GoneError as e:
@@ -634,12 +642,19 @@ class ObjectAPI:
             obj = copy_obj(cur)
             meta = obj["metadata"]
             finalizers = list(meta.get("finalizers") or [])
-            if policy == "Orphan" and ORPHAN_FINALIZER not in finalizers:
-                finalizers.append(ORPHAN_FINALIZER)
-            if policy == "Foreground" and FOREGROUND_FINALIZER not in finalizers:
-                finalizers.append(FOREGROUND_FINALIZER)
+            # an explicit policy replaces the GC finalizers a previous request may have set
+            if policy == "Orphan":
+                finalizers = [f for f in finalizers if f != FOREGROUND_FINALIZER]
+                if ORPHAN_FINALIZER not in finalizers:
+                    finalizers.append(ORPHAN_FINALIZER)
+            elif policy == "Foreground":
+                finalizers = [f for f in finalizers if f != ORPHAN_FINALIZER]
+                if FOREGROUND_FINALIZER not in finalizers:
+                    finalizers.append(FOREGROUND_FINALIZER)
+            elif policy == "Background":
+                finalizers = [f for f in finalizers if f not in (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)]
             graceful = self._graceful_seconds(rt, obj, grace)
-            ns_final = rt.storage_key == "/namespaces"
+            ns_final = rt.storage_key == "/namespaces" and bool((obj.get("spec") or {}).get("finalizers"))
             if not finalizers and not graceful and not ns_final:
                 if dry_run:
                     return self.to_version(rt, cur), True

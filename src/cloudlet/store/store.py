@@ -238,13 +238,23 @@ class Store:
         return self.get(key)
 
     def list(
-        self, resource: str, namespace: str | None = None, *, after: str = "", limit: int = 0
+        self,
+        resource: str,
+        namespace: str | None = None,
+        *,
+        after: str = "",
+        limit: int = 0,
+        at: int | None = None,
     ) -> tuple[list[Obj], str | None, int]:
         """Objects of ``resource`` (optionally one namespace), sorted by key.
 
         Returns ``(objects, last_key_if_more_remain, revision)``. ``after``
-        continues after that key; ``limit`` 0 means all.
+        continues after that key; ``limit`` 0 means all. ``at`` lists the state
+        as of that (retained) revision, so the pages of one paged list form a
+        consistent snapshot; the caller checks it is not compacted.
         """
+        if at is not None and at < self._committed:
+            return self._list_at(resource, namespace, after, limit, at)
         res = self._res.get(resource)
         if res is None:
             return [], None, self._committed
@@ -267,6 +277,30 @@ class Store:
                     return out, k, self._committed
                 break
         return out, None, self._committed
+
+    def _list_at(
+        self, resource: str, namespace: str | None, after: str, limit: int, at: int
+    ) -> tuple[list[Obj], str | None, int]:
+        # state at `at` = current state, undone by the events after `at` (oldest first wins)
+        before: dict[str, Obj | None] = {}
+        revs = _RevView(self._history)
+        for ev in self._history[bisect.bisect_right(revs, at) :]:
+            if ev.key not in before and resource_of(ev.key) == resource:
+                before[ev.key] = ev.prev if ev.type != ADDED else None
+        res = self._res.get(resource)
+        current = res.objs if res else {}
+        prefix = f"{resource}/{namespace}/" if namespace is not None else f"{resource}/"
+        keys = sorted(k for k in set(current) | set(before) if k.startswith(prefix) and k > after)
+        out: list[Obj] = []
+        for i, k in enumerate(keys):
+            obj = before[k] if k in before else current.get(k)
+            if obj is None:
+                continue
+            out.append(obj)
+            if limit and len(out) >= limit:
+                more = any((before[j] if j in before else current.get(j)) is not None for j in keys[i + 1 :])
+                return out, (k if more else None), at
+        return out, None, at
 
     def count(self, resource: str, namespace: str | None = None) -> int:
         res = self._res.get(resource)
