@@ -407,7 +407,10 @@ def capture_server() -> Iterator[_CaptureServer]:
 
 
 def capture(srv: _CaptureServer, case: Case, work: Path) -> tuple[str, bytes, dict[str, Any]]:
-    """Run kubectl for ``case``: dry-run JSON first, then the real request. Returns (content type, body, JSON)."""
+    """Run kubectl for ``case``: the dry-run JSON first, then the real request.
+
+    Returns the request's content type, its body and the JSON it must decode to.
+    """
     _write_inputs(work / "data")
     port = srv.server_address[1]
     kubeconfig = work / "kubeconfig"

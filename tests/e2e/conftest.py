@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from tests.e2e.harness import CloudletProcess
+from tests.e2e.harness import CloudletProcess, api_client
 
 
 @pytest.fixture(scope="module")
@@ -20,3 +21,25 @@ def cloudlet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProce
 @pytest.fixture(scope="module")
 def kubectl(cloudlet: CloudletProcess):  # type: ignore[no-untyped-def]
     return cloudlet.kubectl
+
+
+@pytest.fixture(scope="module")
+def k8s(cloudlet: CloudletProcess) -> Iterator[Any]:
+    """The official client's ApiClient for the module's server."""
+    c = api_client(cloudlet)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def core(k8s: Any) -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(k8s)
+
+
+@pytest.fixture(scope="module")
+def apps(k8s: Any) -> Any:
+    from kubernetes import client
+
+    return client.AppsV1Api(k8s)

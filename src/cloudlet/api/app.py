@@ -71,6 +71,10 @@ def build_app(api: ObjectAPI, registry: Registry, token: str) -> tuple[web.Appli
                     raise errors.unauthorized()
             resp = await handler(request)
             status = resp.status
+            warnings = request.get("warnings")
+            if warnings and not resp.prepared:
+                for w in dict.fromkeys(warnings):
+                    resp.headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
             return resp
         except APIError as e:
             status = e.code

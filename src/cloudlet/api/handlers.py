@@ -28,8 +28,10 @@ from aiohttp import web
 from cloudlet.api import codec, errors
 from cloudlet.api import table as tables
 from cloudlet.api.errors import APIError
+from cloudlet.api.fieldcheck import prune_unknown
 from cloudlet.api.objects import ObjectAPI
 from cloudlet.api.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from cloudlet.api.protobuf import PROTOBUF, ProtobufError, UnsupportedKindError, decode_protobuf
 from cloudlet.api.selectors import (
     SelectorError,
     check_fields,
@@ -98,6 +100,11 @@ def respond(request: web.Request, obj: Any, status: int = 200, out: Output | Non
     return web.Response(body=codec.dumps(obj), status=status, content_type="application/json")
 
 
+def _short(patch: Any) -> str:
+    text = codec.dumps(patch).decode(errors="replace")
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def status_success(rt: ResourceType, obj: Obj) -> Obj:
     meta = obj.get("metadata") or {}
     details: Obj = {"name": meta.get("name", ""), "kind": rt.plural, "uid": meta.get("uid", "")}
@@ -139,6 +146,11 @@ def _field_validation(request: web.Request) -> str:
             [errors.not_supported("fieldValidation", v, ["", "Ignore", "Strict", "Warn"])],
         )
     return v or "Warn"
+
+
+def add_warnings(request: web.Request, warnings: list[str]) -> None:
+    """Queue ``Warning: 299`` response headers (sent by the app middleware)."""
+    request.setdefault("warnings", []).extend(warnings)
 
 
 class ResourceHandlers:
@@ -220,7 +232,33 @@ class ResourceHandlers:
         except web.HTTPRequestEntityTooLarge as e:
             raise errors.too_large() from e
         ctype = request.headers.get("Content-Type", "")
-        return codec.decode(raw, ctype), codec.media_type(ctype)
+        mt = codec.media_type(ctype)
+        if mt == PROTOBUF:
+            try:
+                if len(raw) > 64 * 1024:
+                    return await asyncio.to_thread(decode_protobuf, raw), mt
+                return decode_protobuf(raw), mt
+            except UnsupportedKindError as e:
+                raise errors.unsupported_media_type(mt) from e
+            except ProtobufError as e:
+                raise errors.bad_request(f"failed to decode protobuf body: {e}") from e
+        return codec.decode(raw, ctype), mt
+
+    def check_fields(self, rt: ResourceType, obj: Any, mode: str, request: web.Request) -> None:
+        """Apply ``fieldValidation`` to a create/update body: prune unknown fields, warn or reject."""
+        if not isinstance(obj, dict) or mode == "Ignore":
+            if isinstance(obj, dict):
+                prune_unknown(obj, rt.api_version, rt.kind)
+            return
+        unknown = prune_unknown(obj, rt.api_version, rt.kind)
+        if not unknown:
+            return
+        if mode == "Strict":
+            listed = ", ".join(f'unknown field "{u}"' for u in unknown)
+            raise errors.bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: {listed}'
+            )
+        add_warnings(request, [f'unknown field "{u}"' for u in unknown])
 
     # --- reads ---------------------------------------------------------------
 
@@ -384,22 +422,26 @@ class ResourceHandlers:
     async def create(self, t: Target, request: web.Request) -> web.StreamResponse:
         out = negotiate(request)
         dry = _dry_run(request)
-        _field_validation(request)
+        mode = _field_validation(request)
         body, _mt = await self.body(request)
+        self.check_fields(t.rt, body, mode, request)
         obj = await self.api.create(t.rt, t.namespace, body, dry_run=dry)
         return self._render_one(t.rt, obj, out, request, 201)
 
     async def update(self, t: Target, request: web.Request) -> web.StreamResponse:
         out = negotiate(request)
         dry = _dry_run(request)
-        _field_validation(request)
+        mode = _field_validation(request)
         body, _mt = await self.body(request)
+        self.check_fields(t.rt, body, mode, request)
         if t.sub and t.sub not in ("status", "finalize"):
             raise errors.method_not_allowed()
         obj = await self.api.update(t.rt, t.namespace, t.name, body, subresource=t.sub, dry_run=dry)
         return self._render_one(t.rt, obj, out, request)
 
-    def _patcher(self, t: Target, mt: str, patch: Any) -> Callable[[Obj], Obj]:
+    def _patcher(
+        self, t: Target, mt: str, patch: Any, mode: str = "Ignore", request: web.Request | None = None
+    ) -> Callable[[Obj], Obj]:
         rt = t.rt
 
         def apply(cur: Obj) -> Obj:
@@ -422,6 +464,17 @@ class ResourceHandlers:
                 raise APIError(e.code, e.reason, str(e)) from e
             if not isinstance(new, dict):
                 raise errors.bad_request("the patch did not produce an object")
+            unknown = prune_unknown(new, rt.api_version, rt.kind) if t.sub != "scale" else []
+            if unknown and mode == "Strict":
+                listed = ", ".join(f'unknown field "{u}"' for u in unknown)
+                raise errors.invalid(
+                    "",
+                    "",
+                    "",
+                    [errors.invalid_value("patch", _short(patch), f"strict decoding error: {listed}")],
+                )
+            if unknown and mode == "Warn" and request is not None:
+                request["warnings"] = [f'unknown field "{u}"' for u in unknown]  # last attempt wins
             want = (new.get("metadata") or {}).get("resourceVersion") if isinstance(new.get("metadata"), dict) else None
             if want and str(want) != cur["metadata"].get("resourceVersion"):
                 raise errors.conflict(rt.plural, rt.group, t.name)
@@ -432,12 +485,12 @@ class ResourceHandlers:
     async def patch(self, t: Target, request: web.Request) -> web.StreamResponse:
         out = negotiate(request)
         dry = _dry_run(request)
-        _field_validation(request)
+        mode = _field_validation(request)
         patch, mt = await self.body(request)
         if t.sub and t.sub != "status":
             raise errors.method_not_allowed()
         obj = await self.api.guaranteed_update(
-            t.rt, t.namespace, t.name, self._patcher(t, mt, patch), subresource=t.sub, dry_run=dry
+            t.rt, t.namespace, t.name, self._patcher(t, mt, patch, mode, request), subresource=t.sub, dry_run=dry
         )
         return self._render_one(t.rt, obj, out, request)
 

@@ -3,13 +3,14 @@
 client-go's typed clientsets (and so ``kubectl create configmap|secret|
 deployment|...``, ``kubectl autoscale``, ``kubectl create token``, and Go
 controllers built on client-go) send built-in kinds as
-``application/vnd.kubernetes.protobuf`` and never fall back to JSON. cloudlet keeps every object as a plain JSON-shaped
-dict, so this module turns such a body into exactly the dict that the same Go
-object marshals to with ``encoding/json``: json names, ``omitempty`` and
-pointer semantics per field, maps with sorted keys, ``bytes`` as base64,
-``metav1.Time`` as RFC 3339, ``IntOrString`` as int or string, ``Quantity``
-as its string, ``RawExtension``/``FieldsV1`` as parsed JSON. Responses stay
-JSON: client-go's Accept header lists JSON too, so nothing here encodes.
+``application/vnd.kubernetes.protobuf`` and never fall back to JSON.
+cloudlet keeps every object as a plain JSON-shaped dict, so this module turns
+such a body into exactly the dict that the same Go object marshals to with
+``encoding/json``: json names, ``omitempty`` and pointer semantics per field,
+maps with sorted keys, ``bytes`` as base64, ``metav1.Time`` as RFC 3339,
+``IntOrString`` as int or string, ``Quantity`` as its string,
+``RawExtension``/``FieldsV1`` as parsed JSON. Responses stay JSON:
+client-go's Accept header lists JSON too, so nothing here encodes.
 
 The wire format is decoded by hand (varint, 64-bit, length-delimited, 32-bit,
 groups skipped as unknown fields); the field tables live in
