@@ -28,7 +28,9 @@ def meta(name: str = "x", namespace: str | None = "default", **extra: Any) -> di
 
 
 def test_namespace_defaults() -> None:
-    ns = defaulted(NAMESPACES, {"metadata": meta("team-a", None), "status": {}})
+    obj = {"metadata": meta("team-a", None), "status": {}}
+    NAMESPACES.prepare_create(obj)
+    ns = defaulted(NAMESPACES, obj)
     assert ns["spec"] == {"finalizers": ["kubernetes"]}
     assert ns["status"] == {"phase": "Active"}
     assert ns["metadata"]["labels"] == {"kubernetes.io/metadata.name": "team-a"}
@@ -37,6 +39,13 @@ def test_namespace_defaults() -> None:
 def test_namespace_finalizer_not_re_added_on_update() -> None:
     stored = {"metadata": meta("team-a", None, resourceVersion="5"), "spec": {}, "status": {"phase": "Active"}}
     assert defaulted(NAMESPACES, stored)["spec"] == {}
+
+
+def test_namespace_spec_finalizers_only_change_through_finalize() -> None:
+    old = {"metadata": meta("team-a", None), "spec": {"finalizers": ["kubernetes"]}}
+    new = {"metadata": meta("team-a", None), "spec": {"finalizers": []}}
+    NAMESPACES.prepare_update(new, old)
+    assert new["spec"] == {"finalizers": ["kubernetes"]}
 
 
 def test_namespace_validation() -> None:

@@ -203,6 +203,14 @@ class ObjectAPI:
             meta.pop("namespace", None)
         return body
 
+    def _prepare(self, rt: ResourceType, fn: Callable[..., None], *args: Obj) -> None:
+        try:
+            fn(*args)
+        except APIError:
+            raise
+        except Exception as e:  # a malformed object: report it, never 500
+            raise errors.bad_request(f"invalid {rt.kind}: {e}") from e
+
     def _default_validate(self, rt: ResourceType, obj: Obj, old: Obj | None) -> None:
         try:
             rt.default(obj)
@@ -360,9 +368,12 @@ class ObjectAPI:
             meta.pop(f, None)
         if rt.has_status:
             meta["generation"] = 1
-            obj["status"] = {}
+            if not rt.keep_status_on_create:
+                obj["status"] = {}
         else:
             meta.pop("generation", None)
+        if rt.prepare_create is not None:
+            self._prepare(rt, rt.prepare_create, obj)
         self._default_validate(rt, obj, None)
         for hook in self.create_hooks.get(rt.storage_key, []):
             hook(obj)
@@ -454,6 +465,8 @@ class ObjectAPI:
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
+        if rt.prepare_update is not None and subresource == "":
+            self._prepare(rt, rt.prepare_update, new, old)
         if rt.has_status:
             gen = int(ometa.get("generation") or 1)
             if _spec_part(new) != _spec_part(old):

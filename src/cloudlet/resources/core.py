@@ -75,21 +75,33 @@ def _meta_errors(obj: Obj, old: Obj | None, namespaced: bool, name_check: Any = 
 # --- Namespace ----------------------------------------------------------------------
 
 
+def prepare_namespace_create(obj: Obj) -> None:
+    """The namespace strategy adds the "kubernetes" finalizer on create only
+    (the namespace controller removes it through /finalize)."""
+    spec = ensure_dict(obj, "spec")
+    finalizers = spec.get("finalizers")
+    if finalizers is None:
+        spec["finalizers"] = ["kubernetes"]
+    elif isinstance(finalizers, list) and "kubernetes" not in finalizers:
+        finalizers.append("kubernetes")
+
+
+def prepare_namespace_update(new: Obj, old: Obj) -> None:
+    """spec.finalizers change only through /finalize; the main resource keeps the old ones."""
+    old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+    spec = ensure_dict(new, "spec")
+    if "finalizers" in old_spec:
+        spec["finalizers"] = old_spec["finalizers"]
+    else:
+        spec.pop("finalizers", None)
+
+
 def default_namespace(obj: Obj) -> None:
     meta = ensure_dict(obj, "metadata")
     if meta.get("name") and isinstance(meta.get("name"), str):
         ensure_dict(meta, "labels")["kubernetes.io/metadata.name"] = meta["name"]
-    spec = ensure_dict(obj, "spec")
+    ensure_dict(obj, "spec")
     status = ensure_dict(obj, "status")
-    # The namespace strategy adds the "kubernetes" finalizer on create only (it is
-    # removed through /finalize later). The hook cannot tell create from update, so
-    # "new" is inferred: no resourceVersion and no status phase yet.
-    if not meta.get("resourceVersion") and not status.get("phase") and not meta.get("deletionTimestamp"):
-        finalizers = spec.get("finalizers")
-        if finalizers is None:
-            spec["finalizers"] = ["kubernetes"]
-        elif isinstance(finalizers, list) and "kubernetes" not in finalizers:
-            finalizers.append("kubernetes")
     if not status.get("phase"):
         status["phase"] = "Terminating" if meta.get("deletionTimestamp") else "Active"
 
@@ -418,12 +430,13 @@ SCHEMAS = {
 NAMESPACES = REGISTRY.add(ResourceType(
     group="", version="v1", kind="Namespace", plural="namespaces", singular="namespace", namespaced=False,
     short_names=("ns",), verbs=tuple(v for v in ALL_VERBS if v != "deletecollection"), subresources=("status",),
-    default=default_namespace, validate=with_types(SCHEMAS["namespaces"], validate_namespace), fields=namespace_fields,
+    default=default_namespace, prepare_create=prepare_namespace_create,
+    prepare_update=prepare_namespace_update, validate=with_types(SCHEMAS["namespaces"], validate_namespace), fields=namespace_fields,
 ))
 NODES = REGISTRY.add(ResourceType(
     group="", version="v1", kind="Node", plural="nodes", singular="node", namespaced=False,
     short_names=("no",), subresources=("status",),
-    default=default_node, validate=with_types(SCHEMAS["nodes"], validate_node), fields=node_fields,
+    default=default_node, keep_status_on_create=True, validate=with_types(SCHEMAS["nodes"], validate_node), fields=node_fields,
 ))
 CONFIG_MAPS = REGISTRY.add(ResourceType(
     group="", version="v1", kind="ConfigMap", plural="configmaps", singular="configmap", namespaced=True,

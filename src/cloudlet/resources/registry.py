@@ -10,7 +10,8 @@ Hook contracts (all hooks work on plain Kubernetes-shaped dicts):
 
 * ``default(obj)`` mutates ``obj`` in place, filling Kubernetes defaults. It is
   called on create and on every update, before validation, and must be
-  idempotent.
+  idempotent. ``prepare_create(obj)`` / ``prepare_update(new, old)`` run
+  before it, for what differs between create and update.
 * ``validate(obj, old)`` returns a list of :class:`FieldError`; ``old`` is
   ``None`` on create and the stored object on update (to check immutable
   fields). Generic metadata checks (name syntax, labels, annotations) are done
@@ -110,6 +111,12 @@ class ResourceType:
     preferred: bool = True  # the preferred version of its group (discovery)
     # fields that bump metadata.generation when changed; None = everything but metadata/status
     generation_fields: tuple[str, ...] | None = None
+    # Kubernetes' strategy PrepareForCreate / PrepareForUpdate: run before default/validate.
+    # prepare_create(obj) on create; prepare_update(new, old) on every update of the main
+    # resource (e.g. keep allocated values the client left out).
+    prepare_create: Callable[[Obj], None] | None = None
+    prepare_update: Callable[[Obj, Obj], None] | None = None
+    keep_status_on_create: bool = False  # e.g. Node: the kubelet registers with its status
 
     @property
     def api_version(self) -> str:

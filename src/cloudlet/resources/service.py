@@ -387,8 +387,32 @@ SCHEMA = kind_schema(spec={
     "internalTrafficPolicy": S, "trafficDistribution": S,
 }, status={"loadBalancer": OBJ, "conditions": arr(OBJ)})
 
+def keep_allocated_values(new: Obj, old: Obj) -> None:
+    """An update that leaves out server-allocated values keeps them (the service
+    strategy's patchAllocatedValues): clusterIP(s), node ports, health check port."""
+    spec, old_spec = new.get("spec"), old.get("spec")
+    if not isinstance(spec, dict) or not isinstance(old_spec, dict):
+        return
+    if spec.get("type", "ClusterIP") != "ExternalName":
+        if not spec.get("clusterIP") and old_spec.get("clusterIP"):
+            spec["clusterIP"] = old_spec["clusterIP"]
+        if not spec.get("clusterIPs") and old_spec.get("clusterIPs"):
+            if spec.get("clusterIP") in (None, old_spec.get("clusterIP")):
+                spec["clusterIPs"] = old_spec["clusterIPs"]
+    if spec.get("type") in ("NodePort", "LoadBalancer") and isinstance(spec.get("ports"), list):
+        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p for p in old_spec.get("ports") or [] if isinstance(p, dict)}
+        for p in spec["ports"]:
+            if isinstance(p, dict) and not p.get("nodePort"):
+                prev = old_ports.get((p.get("port"), p.get("protocol", "TCP")))
+                if prev and prev.get("nodePort"):
+                    p["nodePort"] = prev["nodePort"]
+    if not spec.get("healthCheckNodePort") and old_spec.get("healthCheckNodePort"):
+        if spec.get("externalTrafficPolicy") in ("Local",):
+            spec["healthCheckNodePort"] = old_spec["healthCheckNodePort"]
+
+
 SERVICES = REGISTRY.add(ResourceType(
     group="", version="v1", kind="Service", plural="services", singular="service", namespaced=True,
     short_names=("svc",), categories=("all",), subresources=("status",),
-    default=default_service, validate=with_types(SCHEMA, validate_service), fields=service_fields,
+    default=default_service, prepare_update=keep_allocated_values, validate=with_types(SCHEMA, validate_service), fields=service_fields,
 ))
