@@ -154,29 +154,53 @@ class TestJSONPatch:
     @pytest.mark.parametrize(
         ("doc", "ops", "expected"),
         [
-            ({"foo": "bar"}, [{"op": "add", "path": "/baz", "value": "qux"}],
-             {"baz": "qux", "foo": "bar"}),
-            ({"foo": ["bar", "baz"]}, [{"op": "add", "path": "/foo/1", "value": "qux"}],
-             {"foo": ["bar", "qux", "baz"]}),
+            (
+                {"foo": "bar"},
+                [{"op": "add", "path": "/baz", "value": "qux"}],
+                {"baz": "qux", "foo": "bar"},
+            ),
+            (
+                {"foo": ["bar", "baz"]},
+                [{"op": "add", "path": "/foo/1", "value": "qux"}],
+                {"foo": ["bar", "qux", "baz"]},
+            ),
             ({"baz": "qux", "foo": "bar"}, [{"op": "remove", "path": "/baz"}], {"foo": "bar"}),
-            ({"foo": ["bar", "qux", "baz"]}, [{"op": "remove", "path": "/foo/1"}],
-             {"foo": ["bar", "baz"]}),
-            ({"baz": "qux", "foo": "bar"}, [{"op": "replace", "path": "/baz", "value": "boo"}],
-             {"baz": "boo", "foo": "bar"}),
-            ({"foo": {"bar": "baz", "waldo": "fred"}, "qux": {"corge": "grault"}},
-             [{"op": "move", "from": "/foo/waldo", "path": "/qux/thud"}],
-             {"foo": {"bar": "baz"}, "qux": {"corge": "grault", "thud": "fred"}}),
-            ({"foo": ["all", "grass", "cows", "eat"]},
-             [{"op": "move", "from": "/foo/1", "path": "/foo/3"}],
-             {"foo": ["all", "cows", "eat", "grass"]}),
-            ({"foo": "bar"}, [{"op": "add", "path": "/child", "value": {"grandchild": {}}}],
-             {"foo": "bar", "child": {"grandchild": {}}}),
-            ({"foo": "bar"}, [{"op": "add", "path": "/baz", "value": "qux", "xyz": 123}],
-             {"foo": "bar", "baz": "qux"}),
-            ({"foo": ["bar"]}, [{"op": "add", "path": "/foo/-", "value": ["abc", "def"]}],
-             {"foo": ["bar", ["abc", "def"]]}),
-            ({"/": 9, "~1": 10}, [{"op": "test", "path": "/~01", "value": 10}],
-             {"/": 9, "~1": 10}),
+            (
+                {"foo": ["bar", "qux", "baz"]},
+                [{"op": "remove", "path": "/foo/1"}],
+                {"foo": ["bar", "baz"]},
+            ),
+            (
+                {"baz": "qux", "foo": "bar"},
+                [{"op": "replace", "path": "/baz", "value": "boo"}],
+                {"baz": "boo", "foo": "bar"},
+            ),
+            (
+                {"foo": {"bar": "baz", "waldo": "fred"}, "qux": {"corge": "grault"}},
+                [{"op": "move", "from": "/foo/waldo", "path": "/qux/thud"}],
+                {"foo": {"bar": "baz"}, "qux": {"corge": "grault", "thud": "fred"}},
+            ),
+            (
+                {"foo": ["all", "grass", "cows", "eat"]},
+                [{"op": "move", "from": "/foo/1", "path": "/foo/3"}],
+                {"foo": ["all", "cows", "eat", "grass"]},
+            ),
+            (
+                {"foo": "bar"},
+                [{"op": "add", "path": "/child", "value": {"grandchild": {}}}],
+                {"foo": "bar", "child": {"grandchild": {}}},
+            ),
+            (
+                {"foo": "bar"},
+                [{"op": "add", "path": "/baz", "value": "qux", "xyz": 123}],
+                {"foo": "bar", "baz": "qux"},
+            ),
+            (
+                {"foo": ["bar"]},
+                [{"op": "add", "path": "/foo/-", "value": ["abc", "def"]}],
+                {"foo": ["bar", ["abc", "def"]]},
+            ),
+            ({"/": 9, "~1": 10}, [{"op": "test", "path": "/~01", "value": 10}], {"/": 9, "~1": 10}),
         ],
     )
     def test_rfc6902_examples(self, doc: Any, ops: Any, expected: Any) -> None:
@@ -197,45 +221,80 @@ class TestJSONPatch:
     @pytest.mark.parametrize(
         ("ops", "cause"),
         [
-            ([{"op": "remove", "path": "/nope"}],
-             "error in remove for path: '/nope': Unable to remove nonexistent key: nope: missing value"),
-            ([{"op": "remove", "path": "/x/b"}],
-             'remove operation does not apply: doc is missing path: "/x/b": missing value'),
-            ([{"op": "replace", "path": "/x/y", "value": 1}],
-             "replace operation does not apply: doc is missing path: /x/y: missing value"),
-            ([{"op": "replace", "path": "/l/5", "value": 1}],
-             "replace operation does not apply: doc is missing key: /l/5: missing value"),
-            ([{"op": "add", "path": "/l/3", "value": 1}],
-             "error in add for path: '/l/3': Unable to access invalid index: 3: invalid index referenced"),
-            ([{"op": "add", "path": "/l/x", "value": 1}],
-             "error in add for path: '/l/x': value was not a proper array index: 'x'"),
-            ([{"op": "remove", "path": "/l/-"}],
-             "error in remove for path: '/l/-': Unable to access invalid index: -: invalid index referenced"),
-            ([{"op": "move", "from": "/nope", "path": "/b"}],
-             "move operation does not apply: doc is missing from path: /nope: missing value"),
-            ([{"op": "move", "from": "/a", "path": "/a/child"}],
-             "move operation does not apply: doc is missing destination path: /a/child: missing value"),
-            ([{"op": "copy", "from": "/nope", "path": "/b"}],
-             "copy operation does not apply: doc is missing from path: /nope: missing value"),
-            ([{"op": "copy", "from": "/a", "path": "/q/r"}],
-             "copy operation does not apply: doc is missing destination path: /q/r: missing value"),
-            ([{"op": "test", "path": "/q/r", "value": 1}],
-             "test operation does not apply: is missing path: /q/r: missing value"),
+            (
+                [{"op": "remove", "path": "/nope"}],
+                "error in remove for path: '/nope': Unable to remove nonexistent key: nope: missing value",
+            ),
+            (
+                [{"op": "remove", "path": "/x/b"}],
+                'remove operation does not apply: doc is missing path: "/x/b": missing value',
+            ),
+            (
+                [{"op": "replace", "path": "/x/y", "value": 1}],
+                "replace operation does not apply: doc is missing path: /x/y: missing value",
+            ),
+            (
+                [{"op": "replace", "path": "/l/5", "value": 1}],
+                "replace operation does not apply: doc is missing key: /l/5: missing value",
+            ),
+            (
+                [{"op": "add", "path": "/l/3", "value": 1}],
+                "error in add for path: '/l/3': Unable to access invalid index: 3: invalid index referenced",
+            ),
+            (
+                [{"op": "add", "path": "/l/x", "value": 1}],
+                "error in add for path: '/l/x': value was not a proper array index: 'x'",
+            ),
+            (
+                [{"op": "remove", "path": "/l/-"}],
+                "error in remove for path: '/l/-': Unable to access invalid index: -: invalid index referenced",
+            ),
+            (
+                [{"op": "move", "from": "/nope", "path": "/b"}],
+                "move operation does not apply: doc is missing from path: /nope: missing value",
+            ),
+            (
+                [{"op": "move", "from": "/a", "path": "/a/child"}],
+                "move operation does not apply: doc is missing destination path: /a/child: missing value",
+            ),
+            (
+                [{"op": "copy", "from": "/nope", "path": "/b"}],
+                "copy operation does not apply: doc is missing from path: /nope: missing value",
+            ),
+            (
+                [{"op": "copy", "from": "/a", "path": "/q/r"}],
+                "copy operation does not apply: doc is missing destination path: /q/r: missing value",
+            ),
+            (
+                [{"op": "test", "path": "/q/r", "value": 1}],
+                "test operation does not apply: is missing path: /q/r: missing value",
+            ),
             ([{"op": "frobnicate", "path": "/a"}], "Unexpected kind: frobnicate"),
             ([{"path": "/a"}], "Unexpected kind: unknown"),
             ([{"op": 7, "path": "/a"}], "Unexpected kind: unknown"),
             ([None], "Unexpected kind: unknown"),
             ([{"op": "add", "value": 1}], "add operation failed to decode path: missing value"),
-            ([{"op": "remove", "path": 5}], "remove operation failed to decode path: missing value"),
+            (
+                [{"op": "remove", "path": 5}],
+                "remove operation failed to decode path: missing value",
+            ),
             ([{"op": "move", "path": "/b"}], "move operation failed to decode from: missing value"),
-            ([{"op": "add", "path": "a", "value": 1}],
-             'add operation does not apply: doc is missing path: "a": missing value'),
-            ([{"op": "add", "path": "", "value": {}}],
-             'add operation does not apply: doc is missing path: "": missing value'),
-            ([{"op": "remove", "path": ""}],
-             'remove operation does not apply: doc is missing path: "": missing value'),
-            ([{"op": "replace", "path": "", "value": "scalar"}],
-             "replace operation value must be object or array"),
+            (
+                [{"op": "add", "path": "a", "value": 1}],
+                'add operation does not apply: doc is missing path: "a": missing value',
+            ),
+            (
+                [{"op": "add", "path": "", "value": {}}],
+                'add operation does not apply: doc is missing path: "": missing value',
+            ),
+            (
+                [{"op": "remove", "path": ""}],
+                'remove operation does not apply: doc is missing path: "": missing value',
+            ),
+            (
+                [{"op": "replace", "path": "", "value": "scalar"}],
+                "replace operation value must be object or array",
+            ),
         ],
     )
     def test_apply_errors_are_422(self, ops: Any, cause: str) -> None:
@@ -270,9 +329,13 @@ class TestJSONPatch:
         }
 
     def test_not_json_is_400(self) -> None:
-        assert patch_error(json_patch, {}, [{"op": "add", "path": "/a", "value": {1, 2}}]).code == 400
+        assert (
+            patch_error(json_patch, {}, [{"op": "add", "path": "/a", "value": {1, 2}}]).code == 400
+        )
         assert patch_error(json_patch, {"a": object()}, []).code == 400
-        assert patch_error(json_patch, {}, [{"op": "add", "path": "/a", "value": 2**70}]).code == 400
+        assert (
+            patch_error(json_patch, {}, [{"op": "add", "path": "/a", "value": 2**70}]).code == 400
+        )
 
     def test_too_many_operations_is_413(self) -> None:
         ops = [{"op": "test", "path": "", "value": {}}] * (MAX_JSON_PATCH_OPERATIONS + 1)
@@ -325,8 +388,14 @@ class TestMergePatch:
         assert (doc, patch) == before
 
     def test_object_merge(self) -> None:
-        obj = {"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"containers": [{"name": "x"}]}}
-        patch = {"metadata": {"labels": {"a": None, "c": "3"}}, "spec": {"containers": [{"name": "y"}]}}
+        obj = {
+            "metadata": {"labels": {"a": "1", "b": "2"}},
+            "spec": {"containers": [{"name": "x"}]},
+        }
+        patch = {
+            "metadata": {"labels": {"a": None, "c": "3"}},
+            "spec": {"containers": [{"name": "y"}]},
+        }
         assert merge_patch(obj, patch) == {
             "metadata": {"labels": {"b": "2", "c": "3"}},
             "spec": {"containers": [{"name": "y"}]},  # lists replace wholesale
@@ -471,7 +540,10 @@ class TestStrategicKubectlApply:
         ]
         assert app["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
         assert app["terminationMessagePath"] == "/dev/termination-log"
-        assert out["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": "25%", "maxUnavailable": "25%"}
+        assert out["spec"]["strategy"]["rollingUpdate"] == {
+            "maxSurge": "25%",
+            "maxUnavailable": "25%",
+        }
         assert out["status"] == {"replicas": 1, "observedGeneration": 1}
         assert out["metadata"]["annotations"] == {
             "deployment.kubernetes.io/revision": "1",
@@ -525,11 +597,20 @@ class TestStrategicKubectlApply:
         out = smp(deployment(), patch, "apps", "Deployment")
         assert out["spec"]["strategy"] == {"type": "Recreate"}
         # the shape kubectl sends when the user also had rollingUpdate in the config
-        patch = {"spec": {"strategy": {"$retainKeys": ["type"], "rollingUpdate": None, "type": "Recreate"}}}
-        assert smp(deployment(), patch, "apps", "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
+        patch = {
+            "spec": {
+                "strategy": {"$retainKeys": ["type"], "rollingUpdate": None, "type": "Recreate"}
+            }
+        }
+        assert smp(deployment(), patch, "apps", "Deployment")["spec"]["strategy"] == {
+            "type": "Recreate"
+        }
 
     def test_null_deletes_field(self) -> None:
-        patch = {"spec": {"replicas": None}, "metadata": {"annotations": {"deployment.kubernetes.io/revision": None}}}
+        patch = {
+            "spec": {"replicas": None},
+            "metadata": {"annotations": {"deployment.kubernetes.io/revision": None}},
+        }
         out = smp(deployment(), patch, "apps", "Deployment")
         assert "replicas" not in out["spec"]
         assert "deployment.kubernetes.io/revision" not in out["metadata"]["annotations"]
@@ -539,9 +620,14 @@ class TestStrategicKubectlApply:
 
 class TestStrategicLists:
     def test_containers_merge_by_name(self) -> None:
-        pod = {"spec": {"containers": [{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]}}
+        pod = {
+            "spec": {"containers": [{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]}
+        }
         out = smp(pod, {"spec": {"containers": [{"name": "b", "image": "b:2"}]}})
-        assert out["spec"]["containers"] == [{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:2"}]
+        assert out["spec"]["containers"] == [
+            {"name": "a", "image": "a:1"},
+            {"name": "b", "image": "b:2"},
+        ]
 
     def test_new_list_item_goes_first_without_order_directive(self) -> None:
         pod = {"spec": {"containers": [{"name": "a"}, {"name": "b"}]}}
@@ -552,24 +638,47 @@ class TestStrategicLists:
         pod = {
             "spec": {
                 "containers": [
-                    {"name": "a", "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}]}
+                    {
+                        "name": "a",
+                        "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}],
+                    }
                 ]
             }
         }
-        patch = {"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80, "name": "http"}]}]}}
+        patch = {
+            "spec": {
+                "containers": [{"name": "a", "ports": [{"containerPort": 80, "name": "http"}]}]
+            }
+        }
         ports = smp(pod, patch)["spec"]["containers"][0]["ports"]
-        assert ports == [{"containerPort": 80, "protocol": "TCP", "name": "http"}, {"containerPort": 443}]
+        assert ports == [
+            {"containerPort": 80, "protocol": "TCP", "name": "http"},
+            {"containerPort": 443},
+        ]
 
     def test_volume_mounts_merge_by_mount_path(self) -> None:
-        pod = {"spec": {"containers": [{"name": "a", "volumeMounts": [{"name": "v", "mountPath": "/x"}]}]}}
-        patch = {"spec": {"containers": [{"name": "a", "volumeMounts": [{"name": "v", "mountPath": "/y"}]}]}}
+        pod = {
+            "spec": {
+                "containers": [{"name": "a", "volumeMounts": [{"name": "v", "mountPath": "/x"}]}]
+            }
+        }
+        patch = {
+            "spec": {
+                "containers": [{"name": "a", "volumeMounts": [{"name": "v", "mountPath": "/y"}]}]
+            }
+        }
         mounts = smp(pod, patch)["spec"]["containers"][0]["volumeMounts"]
         assert mounts == [{"name": "v", "mountPath": "/y"}, {"name": "v", "mountPath": "/x"}]
 
     def test_service_ports_merge_by_port(self) -> None:
-        svc = {"spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 443, "targetPort": 8443}]}}
+        svc = {
+            "spec": {"ports": [{"port": 80, "targetPort": 8080}, {"port": 443, "targetPort": 8443}]}
+        }
         out = smp(svc, {"spec": {"ports": [{"port": 443, "targetPort": 9443}]}}, "", "Service")
-        assert out["spec"]["ports"] == [{"port": 80, "targetPort": 8080}, {"port": 443, "targetPort": 9443}]
+        assert out["spec"]["ports"] == [
+            {"port": 80, "targetPort": 8080},
+            {"port": 443, "targetPort": 9443},
+        ]
 
     def test_tolerations_are_atomic(self) -> None:
         pod = {"spec": {"tolerations": [{"key": "a", "operator": "Exists"}]}}
@@ -585,14 +694,24 @@ class TestStrategicLists:
         assert out["spec"]["taints"] == [{"key": "b", "effect": "NoSchedule"}]
 
     def test_env_delete_and_merge(self) -> None:
-        pod = {"spec": {"containers": [{"name": "a", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]}]}}
+        pod = {
+            "spec": {
+                "containers": [
+                    {"name": "a", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]}
+                ]
+            }
+        }
         patch = {
             "spec": {
                 "containers": [
                     {
                         "name": "a",
                         "env": [
-                            {"name": "Y", "value": None, "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                            {
+                                "name": "Y",
+                                "value": None,
+                                "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}},
+                            },
                             {"name": "X", "$patch": "delete"},
                         ],
                     }
@@ -626,14 +745,40 @@ class TestStrategicLists:
         assert smp({"metadata": {}}, patch, "", "Secret")["metadata"]["finalizers"] == ["d"]
 
     def test_owner_references_merge_by_uid(self) -> None:
-        obj = {"metadata": {"ownerReferences": [{"uid": "1", "name": "a"}, {"uid": "2", "name": "b"}]}}
-        patch = {"metadata": {"ownerReferences": [{"uid": "2", "controller": True}, {"uid": "1", "$patch": "delete"}]}}
+        obj = {
+            "metadata": {"ownerReferences": [{"uid": "1", "name": "a"}, {"uid": "2", "name": "b"}]}
+        }
+        patch = {
+            "metadata": {
+                "ownerReferences": [
+                    {"uid": "2", "controller": True},
+                    {"uid": "1", "$patch": "delete"},
+                ]
+            }
+        }
         out = smp(obj, patch, "apps", "ReplicaSet")
         assert out["metadata"]["ownerReferences"] == [{"uid": "2", "name": "b", "controller": True}]
 
     def test_volumes_retain_keys(self) -> None:
-        pod = {"spec": {"volumes": [{"name": "data", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "c"}}]}}
-        patch = {"spec": {"volumes": [{"$retainKeys": ["hostPath", "name"], "hostPath": {"path": "/d"}, "name": "data"}]}}
+        pod = {
+            "spec": {
+                "volumes": [
+                    {"name": "data", "emptyDir": {}},
+                    {"name": "cfg", "configMap": {"name": "c"}},
+                ]
+            }
+        }
+        patch = {
+            "spec": {
+                "volumes": [
+                    {
+                        "$retainKeys": ["hostPath", "name"],
+                        "hostPath": {"path": "/d"},
+                        "name": "data",
+                    }
+                ]
+            }
+        }
         out = smp(pod, patch)
         assert out["spec"]["volumes"] == [
             {"name": "data", "hostPath": {"path": "/d"}},
@@ -647,7 +792,12 @@ class TestStrategicLists:
 
     def test_map_replace_and_delete_directives(self) -> None:
         pod = {"spec": {"nodeSelector": {"a": "1", "b": "2"}, "affinity": {"nodeAffinity": {}}}}
-        patch = {"spec": {"nodeSelector": {"$patch": "replace", "c": "3"}, "affinity": {"$patch": "delete"}}}
+        patch = {
+            "spec": {
+                "nodeSelector": {"$patch": "replace", "c": "3"},
+                "affinity": {"$patch": "delete"},
+            }
+        }
         out = smp(pod, patch)
         assert out["spec"]["nodeSelector"] == {"c": "3"}
         assert out["spec"]["affinity"] == {}  # what kube-apiserver leaves for a deleted map
@@ -658,7 +808,10 @@ class TestStrategicLists:
     def test_status_lists(self) -> None:
         node = {
             "status": {
-                "conditions": [{"type": "Ready", "status": "False"}, {"type": "MemoryPressure", "status": "False"}],
+                "conditions": [
+                    {"type": "Ready", "status": "False"},
+                    {"type": "MemoryPressure", "status": "False"},
+                ],
                 "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
             },
             "spec": {"podCIDRs": ["10.1.0.0/24"]},
@@ -677,36 +830,68 @@ class TestStrategicLists:
         ]
         assert [a["type"] for a in out["status"]["addresses"]] == ["Hostname", "InternalIP"]
         assert out["spec"]["podCIDRs"] == ["fd00::/64", "10.1.0.0/24"]
-        pod = {"status": {"conditions": [{"type": "Ready", "status": "False"}], "containerStatuses": [{"name": "a"}]}}
-        patch = {"status": {"conditions": [{"type": "PodScheduled", "status": "True"}], "containerStatuses": [{"name": "b"}]}}
+        pod = {
+            "status": {
+                "conditions": [{"type": "Ready", "status": "False"}],
+                "containerStatuses": [{"name": "a"}],
+            }
+        }
+        patch = {
+            "status": {
+                "conditions": [{"type": "PodScheduled", "status": "True"}],
+                "containerStatuses": [{"name": "b"}],
+            }
+        }
         out = smp(pod, patch)
         assert [c["type"] for c in out["status"]["conditions"]] == ["PodScheduled", "Ready"]
         assert out["status"]["containerStatuses"] == [{"name": "b"}]  # atomic
 
     @pytest.mark.parametrize(
-        ("group", "kind"), [("autoscaling", "HorizontalPodAutoscaler"), ("", "Namespace"), ("apps", "Deployment")]
+        ("group", "kind"),
+        [("autoscaling", "HorizontalPodAutoscaler"), ("", "Namespace"), ("apps", "Deployment")],
     )
     def test_conditions_merge_by_type(self, group: str, kind: str) -> None:
-        obj = {"status": {"conditions": [{"type": "A", "status": "True"}, {"type": "B", "status": "True"}]}}
+        obj = {
+            "status": {
+                "conditions": [{"type": "A", "status": "True"}, {"type": "B", "status": "True"}]
+            }
+        }
         out = smp(obj, {"status": {"conditions": [{"type": "B", "status": "False"}]}}, group, kind)
-        assert out["status"]["conditions"] == [{"type": "A", "status": "True"}, {"type": "B", "status": "False"}]
+        assert out["status"]["conditions"] == [
+            {"type": "A", "status": "True"},
+            {"type": "B", "status": "False"},
+        ]
 
     def test_pod_template_of_workloads(self) -> None:
-        rs = {"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b"}]}}}}
+        rs = {
+            "spec": {
+                "template": {"spec": {"containers": [{"name": "a", "image": "1"}, {"name": "b"}]}}
+            }
+        }
         patch = {"spec": {"template": {"spec": {"containers": [{"name": "a", "image": "2"}]}}}}
         out = smp(rs, patch, "apps", "ReplicaSet")
-        assert out["spec"]["template"]["spec"]["containers"] == [{"name": "a", "image": "2"}, {"name": "b"}]
+        assert out["spec"]["template"]["spec"]["containers"] == [
+            {"name": "a", "image": "2"},
+            {"name": "b"},
+        ]
 
     def test_unknown_kind_lists_are_atomic(self) -> None:
-        cr = {"metadata": {"finalizers": ["a"]}, "spec": {"containers": [{"name": "a"}, {"name": "b"}]}}
+        cr = {
+            "metadata": {"finalizers": ["a"]},
+            "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+        }
         patch = {
             "metadata": {"finalizers": ["b"]},
-            "spec": {"containers": [{"name": "b", "x": 1, "$patch": "delete"}, {"name": "c", "y": None}]},
+            "spec": {
+                "containers": [{"name": "b", "x": 1, "$patch": "delete"}, {"name": "c", "y": None}]
+            },
         }
         out = smp(cr, patch, "example.com", "Widget")
         assert out == {"metadata": {"finalizers": ["b"]}, "spec": {"containers": [{"name": "c"}]}}
         assert not supports_strategic_merge("example.com", "Widget")
-        assert supports_strategic_merge("", "Pod") and supports_strategic_merge("discovery.k8s.io", "EndpointSlice")
+        assert supports_strategic_merge("", "Pod") and supports_strategic_merge(
+            "discovery.k8s.io", "EndpointSlice"
+        )
 
     def test_added_values_lose_directives_and_nulls(self) -> None:
         patch = {
@@ -727,7 +912,11 @@ class TestStrategicLists:
         assert out == {
             "spec": {
                 "containers": [
-                    {"name": "new", "env": [{"name": "A", "value": "1"}], "resources": {"limits": {"memory": "1Gi"}}}
+                    {
+                        "name": "new",
+                        "env": [{"name": "A", "value": "1"}],
+                        "resources": {"limits": {"memory": "1Gi"}},
+                    }
                 ],
                 "nodeSelector": {"disk": "ssd"},
             }
@@ -745,20 +934,43 @@ class TestStrategicErrors:
             ("x", "json: cannot unmarshal string into Go value of type map[string]interface {}"),
             ({"spec": {"$retainKeys": "name"}}, "invalid patch format of retainKeys"),
             ({"spec": {"$retainKeys": ["a"], "b": 1}}, "invalid patch format of retainKeys"),
-            ({"metadata": {"$deleteFromPrimitiveList/finalizers": "a"}}, "invalid patch format of primitive list"),
-            ({"metadata": {"$deleteFromPrimitiveListfinalizers": ["a"]}}, "invalid patch format of primitive list"),
-            ({"spec": {"$setElementOrder/containers": "a"}}, "invalid patch format of setElementOrder list"),
+            (
+                {"metadata": {"$deleteFromPrimitiveList/finalizers": "a"}},
+                "invalid patch format of primitive list",
+            ),
+            (
+                {"metadata": {"$deleteFromPrimitiveListfinalizers": ["a"]}},
+                "invalid patch format of primitive list",
+            ),
+            (
+                {"spec": {"$setElementOrder/containers": "a"}},
+                "invalid patch format of setElementOrder list",
+            ),
             ({"spec": {"$setElementOrder": []}}, "invalid patch format of setElementOrder list"),
-            ({"spec": {"$setElementOrder/containers": [{"name": "a"}], "containers": "x"}},
-             "invalid patch format of setElementOrder list"),
-            ({"spec": {"containers": [{"image": "x"}]}},
-             "map: map[image:x] does not contain declared merge key: name"),
-            ({"spec": {"containers": [{"name": "a", "$patch": "explode"}]}},
-             "unknown patch type: explode in map: map[$patch:explode name:a]"),
-            ({"spec": {"$patch": "explode"}}, "unknown patch type: explode in map: map[$patch:explode]"),
-            ({"spec": {"containers": [{"name": "a", "$patch": "merge"}]}},
-             "merging lists cannot yet be specified in the patch"),
-            ({"spec": {"containers": [{"name": "a"}, "b"]}}, "list element types are not identical: [[map[name:a]] [map[name:a] b]]"),
+            (
+                {"spec": {"$setElementOrder/containers": [{"name": "a"}], "containers": "x"}},
+                "invalid patch format of setElementOrder list",
+            ),
+            (
+                {"spec": {"containers": [{"image": "x"}]}},
+                "map: map[image:x] does not contain declared merge key: name",
+            ),
+            (
+                {"spec": {"containers": [{"name": "a", "$patch": "explode"}]}},
+                "unknown patch type: explode in map: map[$patch:explode name:a]",
+            ),
+            (
+                {"spec": {"$patch": "explode"}},
+                "unknown patch type: explode in map: map[$patch:explode]",
+            ),
+            (
+                {"spec": {"containers": [{"name": "a", "$patch": "merge"}]}},
+                "merging lists cannot yet be specified in the patch",
+            ),
+            (
+                {"spec": {"containers": [{"name": "a"}, "b"]}},
+                "list element types are not identical: [[map[name:a]] [map[name:a] b]]",
+            ),
         ],
     )
     def test_malformed_is_400(self, patch: Any, message: str) -> None:
@@ -780,8 +992,14 @@ class TestStrategicErrors:
 
     def test_list_of_lists_is_422(self) -> None:
         live: dict[str, Any] = {"metadata": {"finalizers": []}}
-        err = patch_error(strategic_merge_patch, live, {"metadata": {"finalizers": [["b"]]}}, "", "Pod")
-        assert (err.code, err.reason, err.cause) == (422, "Invalid", "lists of lists are not supported")
+        err = patch_error(
+            strategic_merge_patch, live, {"metadata": {"finalizers": [["b"]]}}, "", "Pod"
+        )
+        assert (err.code, err.reason, err.cause) == (
+            422,
+            "Invalid",
+            "lists of lists are not supported",
+        )
 
     def test_not_json_is_400(self) -> None:
         assert patch_error(strategic_merge_patch, {}, {"a": {1, 2}}, "", "Pod").code == 400
@@ -795,7 +1013,19 @@ def _kubectl_patch(doc: dict[str, Any], patch: Any, kind: str, tmp_path: Any) ->
     path = tmp_path / "obj.json"
     path.write_text(json.dumps(doc))
     proc = subprocess.run(
-        ["kubectl", "patch", "--local", "-f", str(path), "--type", kind, "-p", json.dumps(patch), "-o", "json"],
+        [
+            "kubectl",
+            "patch",
+            "--local",
+            "-f",
+            str(path),
+            "--type",
+            kind,
+            "-p",
+            json.dumps(patch),
+            "-o",
+            "json",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -807,7 +1037,9 @@ def _as_stored(value: Any) -> Any:
     """kubectl --local skips the typed round trip the API server does, which drops the
     directives and nulls left inside items the patch added; drop them the same way."""
     if isinstance(value, dict):
-        return {k: _as_stored(v) for k, v in value.items() if v is not None and not k.startswith("$")}
+        return {
+            k: _as_stored(v) for k, v in value.items() if v is not None and not k.startswith("$")
+        }
     if isinstance(value, list):
         return [_as_stored(v) for v in value if not (isinstance(v, dict) and "$patch" in v)]
     return value
@@ -820,7 +1052,9 @@ def _random_pod(r: random.Random) -> dict[str, Any]:
     def container(name: str) -> dict[str, Any]:
         c: dict[str, Any] = {"name": name, "image": f"{name}:1"}
         if r.random() < 0.8:
-            c["env"] = [{"name": e, "value": str(r.randint(0, 9))} for e in some(["E1", "E2", "E3"])]
+            c["env"] = [
+                {"name": e, "value": str(r.randint(0, 9))} for e in some(["E1", "E2", "E3"])
+            ]
         if r.random() < 0.6:
             c["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in some([80, 443, 8080])]
         return c
@@ -834,7 +1068,9 @@ def _random_pod(r: random.Random) -> dict[str, Any]:
             "tolerations": [{"key": k, "operator": "Exists"} for k in some(["t1", "t2"])],
             "volumes": [{"name": v, "emptyDir": {}} for v in some(["v1", "v2"])],
         },
-        "status": {"conditions": [{"type": t, "status": "False"} for t in some(["Ready", "Initialized"])]},
+        "status": {
+            "conditions": [{"type": t, "status": "False"} for t in some(["Ready", "Initialized"])]
+        },
     }
 
 
@@ -849,7 +1085,11 @@ def _random_smp(r: random.Random) -> dict[str, Any]:
         if r.random() < 0.5:  # an order list consistent with the patch list, as kubectl builds it
             order = [i[key] for i in items]
             for extra in keys:
-                if extra not in order and extra not in [d[key] for d in deletes] and r.random() < 0.5:
+                if (
+                    extra not in order
+                    and extra not in [d[key] for d in deletes]
+                    and r.random() < 0.5
+                ):
                     order.insert(r.randint(0, len(order)), extra)
             out["order"] = [{key: k} for k in order]
         return out
@@ -864,7 +1104,9 @@ def _random_smp(r: random.Random) -> dict[str, Any]:
             if "order" in env:
                 c["$setElementOrder/env"] = env["order"]
         if r.random() < 0.4:
-            ports = merge_list([80, 443, 9090], lambda p: {"containerPort": p, "name": f"p{p}"}, "containerPort")
+            ports = merge_list(
+                [80, 443, 9090], lambda p: {"containerPort": p, "name": f"p{p}"}, "containerPort"
+            )
             c["ports"] = ports["list"]
         return c
 
@@ -876,12 +1118,16 @@ def _random_smp(r: random.Random) -> dict[str, Any]:
     if r.random() < 0.3:
         spec["tolerations"] = [{"key": "t3", "operator": "Exists"}]
     if r.random() < 0.3:
-        spec["volumes"] = [{"$retainKeys": ["configMap", "name"], "name": "v1", "configMap": {"name": "x"}}]
+        spec["volumes"] = [
+            {"$retainKeys": ["configMap", "name"], "name": "v1", "configMap": {"name": "x"}}
+        ]
     metadata: dict[str, Any] = {"labels": {"l": None, "m": "2"}}
     added = some(["b", "d"])
     metadata["finalizers"] = added
     if r.random() < 0.5:
-        metadata["$deleteFromPrimitiveList/finalizers"] = [f for f in some(["a", "c"]) if f not in added]
+        metadata["$deleteFromPrimitiveList/finalizers"] = [
+            f for f in some(["a", "c"]) if f not in added
+        ]
     out: dict[str, Any] = {"metadata": metadata, "spec": spec}
     if r.random() < 0.3:
         out["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
@@ -896,7 +1142,9 @@ class TestAgainstKubectl:
     def test_strategic_merge_patch(self, seed: int, tmp_path: Any) -> None:
         r = random.Random(seed)
         doc, patch = _random_pod(r), _random_smp(r)
-        assert strategic_merge_patch(doc, patch, "", "Pod") == _kubectl_patch(doc, patch, "strategic", tmp_path)
+        assert strategic_merge_patch(doc, patch, "", "Pod") == _kubectl_patch(
+            doc, patch, "strategic", tmp_path
+        )
 
     def test_deployment_apply_shape(self, tmp_path: Any) -> None:
         doc, patch = deployment(), TestStrategicKubectlApply.REORDER_AND_EDIT
@@ -907,7 +1155,10 @@ class TestAgainstKubectl:
         "ops",
         [
             [{"op": "replace", "path": "/metadata/labels/new", "value": "x"}],
-            [{"op": "add", "path": "/data/a", "value": "1"}, {"op": "move", "from": "/data/a", "path": "/data/b"}],
+            [
+                {"op": "add", "path": "/data/a", "value": "1"},
+                {"op": "move", "from": "/data/a", "path": "/data/b"},
+            ],
             [{"op": "test", "path": "/metadata/labels/absent", "value": None}],
             [{"op": "remove", "path": "/metadata/labels/absent"}],
             [{"op": "add", "path": "/metadata/finalizers/-1", "value": "z"}],
@@ -915,7 +1166,12 @@ class TestAgainstKubectl:
         ],
     )
     def test_json_patch(self, ops: Any, tmp_path: Any) -> None:
-        doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"a": "1"}, "finalizers": ["f1", "f2"]}, "data": {}}
+        doc = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "c", "labels": {"a": "1"}, "finalizers": ["f1", "f2"]},
+            "data": {},
+        }
         want = _kubectl_patch(doc, ops, "json", tmp_path)
         if want is None:
             assert patch_error(json_patch, doc, ops).code == 422
@@ -927,34 +1183,87 @@ class TestAgainstKubectl:
 
 _KEYS = st.sampled_from(
     [
-        "$patch", "$retainKeys", "$setElementOrder/containers", "$setElementOrder/env",
-        "$setElementOrder/finalizers", "$deleteFromPrimitiveList/finalizers",
-        "$deleteFromPrimitiveList/containers", "$setElementOrder", "metadata", "spec", "status",
-        "template", "containers", "env", "ports", "finalizers", "ownerReferences", "volumes",
-        "name", "uid", "containerPort", "tolerations", "conditions", "type", "op", "path",
-        "from", "value", "a", "b",
+        "$patch",
+        "$retainKeys",
+        "$setElementOrder/containers",
+        "$setElementOrder/env",
+        "$setElementOrder/finalizers",
+        "$deleteFromPrimitiveList/finalizers",
+        "$deleteFromPrimitiveList/containers",
+        "$setElementOrder",
+        "metadata",
+        "spec",
+        "status",
+        "template",
+        "containers",
+        "env",
+        "ports",
+        "finalizers",
+        "ownerReferences",
+        "volumes",
+        "name",
+        "uid",
+        "containerPort",
+        "tolerations",
+        "conditions",
+        "type",
+        "op",
+        "path",
+        "from",
+        "value",
+        "a",
+        "b",
     ]
 ) | st.text(max_size=4)
 _SCALARS = (
-    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False, width=32)
-    | st.sampled_from(["delete", "replace", "merge", "a", "b", "/a", "/a/0", "/a/-", "", "add", "remove", "move", "copy", "test"])
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 3)
+    | st.floats(allow_nan=False, width=32)
+    | st.sampled_from(
+        [
+            "delete",
+            "replace",
+            "merge",
+            "a",
+            "b",
+            "/a",
+            "/a/0",
+            "/a/-",
+            "",
+            "add",
+            "remove",
+            "move",
+            "copy",
+            "test",
+        ]
+    )
 )
 _JSON = st.recursive(
     _SCALARS,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4),
     max_leaves=25,
 )
-_OPS = st.lists(
-    st.fixed_dictionaries(
-        {"op": st.sampled_from(["add", "remove", "replace", "move", "copy", "test", "bogus"])},
-        optional={"path": st.sampled_from(["", "/a", "/a/0", "/a/-", "/b", "/a/b", "/-1", "x"]) | st.text(max_size=3),
-                  "from": st.sampled_from(["", "/a", "/b", "/a/0"]), "value": _JSON},
+_OPS = (
+    st.lists(
+        st.fixed_dictionaries(
+            {"op": st.sampled_from(["add", "remove", "replace", "move", "copy", "test", "bogus"])},
+            optional={
+                "path": st.sampled_from(["", "/a", "/a/0", "/a/-", "/b", "/a/b", "/-1", "x"])
+                | st.text(max_size=3),
+                "from": st.sampled_from(["", "/a", "/b", "/a/0"]),
+                "value": _JSON,
+            },
+        )
+        | _JSON,
+        max_size=5,
     )
-    | _JSON,
-    max_size=5,
-) | _JSON
+    | _JSON
+)
 
-_KINDS = st.sampled_from([("", "Pod"), ("apps", "Deployment"), ("", "Node"), ("example.com", "Widget")])
+_KINDS = st.sampled_from(
+    [("", "Pod"), ("apps", "Deployment"), ("", "Node"), ("example.com", "Widget")]
+)
 _SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -985,7 +1294,9 @@ def test_merge_patch_garbage_only_raises_patch_error(doc: Any, patch: Any) -> No
 
 @_SETTINGS
 @given(doc=st.dictionaries(_KEYS, _JSON, max_size=4), patch=_JSON, gk=_KINDS)
-def test_strategic_merge_patch_garbage_only_raises_patch_error(doc: Any, patch: Any, gk: tuple[str, str]) -> None:
+def test_strategic_merge_patch_garbage_only_raises_patch_error(
+    doc: Any, patch: Any, gk: tuple[str, str]
+) -> None:
     _only_patch_errors(strategic_merge_patch, doc, patch, *gk)
 
 
@@ -993,7 +1304,10 @@ _NAMES = st.sampled_from(["a", "b", "c"])
 _ENV = st.lists(
     st.fixed_dictionaries(
         {"name": _NAMES},
-        optional={"value": _SCALARS, "$patch": st.sampled_from(["delete", "replace", "merge", "x"])},
+        optional={
+            "value": _SCALARS,
+            "$patch": st.sampled_from(["delete", "replace", "merge", "x"]),
+        },
     ),
     max_size=4,
 )
@@ -1002,10 +1316,13 @@ _CONTAINER = st.fixed_dictionaries(
     optional={
         "image": _SCALARS,
         "env": _ENV | _JSON,
-        "$setElementOrder/env": st.lists(st.fixed_dictionaries({"name": _NAMES}), max_size=4) | _JSON,
+        "$setElementOrder/env": st.lists(st.fixed_dictionaries({"name": _NAMES}), max_size=4)
+        | _JSON,
         "$patch": st.sampled_from(["delete", "replace", "merge"]),
         "$retainKeys": st.lists(st.sampled_from(["name", "image", "env"])) | _JSON,
-        "ports": st.lists(st.fixed_dictionaries({"containerPort": st.integers(80, 82)}), max_size=3),
+        "ports": st.lists(
+            st.fixed_dictionaries({"containerPort": st.integers(80, 82)}), max_size=3
+        ),
     },
 )
 _FINALIZERS = st.lists(st.sampled_from(["a", "b", "c"]), max_size=4)
@@ -1024,7 +1341,9 @@ _POD_PATCH = st.fixed_dictionaries(
             {},
             optional={
                 "containers": st.lists(_CONTAINER, max_size=4) | _JSON,
-                "$setElementOrder/containers": st.lists(st.fixed_dictionaries({"name": _NAMES}), max_size=4),
+                "$setElementOrder/containers": st.lists(
+                    st.fixed_dictionaries({"name": _NAMES}), max_size=4
+                ),
                 "$patch": st.sampled_from(["delete", "replace", "x"]),
                 "tolerations": _JSON,
             },

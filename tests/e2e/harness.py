@@ -123,6 +123,24 @@ class CloudletProcess:
         raw: bytes | None = None,
         timeout: float = 30,
     ) -> tuple[int, Any]:
+        code, _headers, out = self.request_ex(
+            method, path, body, auth=auth, content_type=content_type, headers=headers, raw=raw, timeout=timeout
+        )
+        return code, out
+
+    def request_ex(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        auth: bool = True,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, Any, Any]:
+        """Like :meth:`request`, also returning the response headers."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
@@ -135,13 +153,15 @@ class CloudletProcess:
             with urllib.request.urlopen(req, context=self.ssl_context(), timeout=timeout) as resp:
                 text = resp.read()
                 code = resp.status
+                hdrs = resp.headers
         except urllib.error.HTTPError as e:
             text = e.read()
             code = e.code
+            hdrs = e.headers
         try:
-            return code, json.loads(text)
+            return code, hdrs, json.loads(text)
         except ValueError:
-            return code, text.decode(errors="replace")
+            return code, hdrs, text.decode(errors="replace")
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(self.data_dir)}

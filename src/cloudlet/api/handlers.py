@@ -27,10 +27,9 @@ from aiohttp import web
 
 from cloudlet.api import codec, errors
 from cloudlet.api import table as tables
-from cloudlet.api.errors import APIError
 from cloudlet.api.fieldcheck import prune_unknown
-from cloudlet.api.objects import ObjectAPI
-from cloudlet.api.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from cloudlet.api.objects import ObjectAPI, apply_patch
+from cloudlet.api.patch import merge_patch
 from cloudlet.api.protobuf import PROTOBUF, ProtobufError, UnsupportedKindError, decode_protobuf
 from cloudlet.api.selectors import (
     SelectorError,
@@ -445,25 +444,7 @@ class ResourceHandlers:
         rt = t.rt
 
         def apply(cur: Obj) -> Obj:
-            try:
-                if mt == codec.JSON_PATCH:
-                    if not isinstance(patch, list):
-                        raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-                    new = json_patch(cur, patch)
-                elif mt == codec.MERGE_PATCH:
-                    new = merge_patch(cur, patch)
-                elif mt == codec.STRATEGIC_PATCH:
-                    if not isinstance(patch, dict):
-                        raise errors.bad_request("the body of a strategic merge patch must be a JSON object")
-                    new = strategic_merge_patch(cur, patch, rt.group, rt.kind)
-                elif mt == codec.APPLY_PATCH:
-                    raise errors.unsupported_media_type(mt)
-                else:
-                    raise errors.unsupported_media_type(mt)
-            except PatchError as e:
-                raise APIError(e.code, e.reason, str(e)) from e
-            if not isinstance(new, dict):
-                raise errors.bad_request("the patch did not produce an object")
+            new = apply_patch(rt, t.name, mt, patch, cur)
             unknown = prune_unknown(new, rt.api_version, rt.kind) if t.sub != "scale" else []
             if unknown and mode == "Strict":
                 listed = ", ".join(f'unknown field "{u}"' for u in unknown)
@@ -475,9 +456,6 @@ class ResourceHandlers:
                 )
             if unknown and mode == "Warn" and request is not None:
                 request["warnings"] = [f'unknown field "{u}"' for u in unknown]  # last attempt wins
-            want = (new.get("metadata") or {}).get("resourceVersion") if isinstance(new.get("metadata"), dict) else None
-            if want and str(want) != cur["metadata"].get("resourceVersion"):
-                raise errors.conflict(rt.plural, rt.group, t.name)
             return new
 
         return apply
@@ -513,12 +491,9 @@ class ResourceHandlers:
             scale_patcher = self._patcher(Target(rt, t.namespace, t.name, "scale"), mt, patch)
 
             def patched(cur: Obj) -> Obj:
-                try:
-                    if mt == codec.STRATEGIC_PATCH:
-                        return merge_patch(cur, patch)  # Scale has no merge keys
-                    return scale_patcher(cur)
-                except PatchError as e:
-                    raise APIError(e.code, e.reason, str(e)) from e
+                if mt == codec.STRATEGIC_PATCH:
+                    return merge_patch(cur, patch)  # Scale has no merge keys
+                return scale_patcher(cur)
 
             return respond(request, await self.api.update_scale(rt, t.namespace, t.name, patched, dry_run=dry))
         raise errors.method_not_allowed()

@@ -95,6 +95,52 @@ def decode_continue(token: str) -> tuple[str, int]:
         raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)") from e
 
 
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+PATCH_MEDIA_TYPES = {"json": JSON_PATCH, "merge": MERGE_PATCH, "strategic": STRATEGIC_PATCH}
+
+
+def apply_patch(rt: ResourceType, name: str, media_type: str, patch: Any, cur: Obj) -> Obj:
+    """Apply a JSON, merge or strategic merge patch to ``cur`` (a copy is returned).
+
+    Shared by the HTTP handlers and the in-process client. A ``resourceVersion``
+    in the patched result that differs from ``cur``'s is a precondition: 409.
+    """
+    from cloudlet.api.patch import (
+        json_patch,
+        merge_patch,
+        strategic_merge_patch,
+        supports_strategic_merge,
+    )
+
+    if media_type == JSON_PATCH:
+        if not isinstance(patch, list):
+            raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+        new = json_patch(cur, patch)
+    elif media_type == MERGE_PATCH:
+        new = merge_patch(cur, patch)
+    elif media_type == STRATEGIC_PATCH:
+        if not supports_strategic_merge(rt.group, rt.kind):
+            raise APIError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format - accepted media types include: {JSON_PATCH}, {MERGE_PATCH}, application/apply-patch+yaml",
+            )
+        if not isinstance(patch, dict):
+            raise errors.bad_request("the body of a strategic merge patch must be a JSON object")
+        new = strategic_merge_patch(cur, patch, rt.group, rt.kind)
+    else:
+        raise errors.unsupported_media_type(media_type)
+    if not isinstance(new, dict):
+        raise errors.bad_request("the patch did not produce an object")
+    meta = new.get("metadata")
+    want = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    if want and str(want) != (cur.get("metadata") or {}).get("resourceVersion"):
+        raise errors.conflict(rt.plural, rt.group, name)
+    return new
+
+
 class ListResult:
     __slots__ = ("items", "revision", "continue_", "remaining")
 

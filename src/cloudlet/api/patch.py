@@ -33,6 +33,13 @@ Contracts:
   (group, kind) without a table every list is atomic but directives still
   work. Values the patch adds outright are stored without directive keys and
   without nulls, as a round trip through the typed Go struct would leave them.
+  Item order matches kube-apiserver's, including where server-only items land
+  when an apply adds and deletes items around them. Where Kubernetes is
+  erratic cloudlet picks one behaviour: a list and its
+  ``$deleteFromPrimitiveList`` in one patch merge first, then delete (Go's map
+  order makes it vary); ``$patch: replace`` on a map the object lacks keeps
+  the map (Kubernetes silently drops it); an empty list under
+  ``$setElementOrder`` is fine (Kubernetes answers 500).
 
 Every failure is a :class:`PatchError` (a Kubernetes ``Status`` error); no
 other exception type escapes, whatever the input.

@@ -19,7 +19,7 @@ from typing import Any
 
 from cloudlet.api import errors
 from cloudlet.api.errors import APIError
-from cloudlet.api.objects import ObjectAPI
+from cloudlet.api.objects import MERGE_PATCH, PATCH_MEDIA_TYPES, ObjectAPI, apply_patch
 from cloudlet.api.selectors import (
     FieldSelector,
     LabelSelector,
@@ -342,28 +342,9 @@ def _filter_event(
 
 
 def _patcher(rt: ResourceType, name: str, patch_type: str, patch: Any) -> Callable[[Obj], Obj]:
-    from cloudlet.api.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+    media_type = PATCH_MEDIA_TYPES.get(patch_type, MERGE_PATCH)
 
     def apply(cur: Obj) -> Obj:
-        try:
-            if patch_type == "json":
-                if not isinstance(patch, list):
-                    raise errors.bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-                new = json_patch(cur, patch)
-            elif patch_type == "strategic":
-                if not isinstance(patch, dict):
-                    raise errors.bad_request("the body of a strategic merge patch must be a JSON object")
-                new = strategic_merge_patch(cur, patch, rt.group, rt.kind)
-            else:
-                new = merge_patch(cur, patch)
-        except PatchError as e:
-            raise APIError(e.code, e.reason, e.message, e.details) from e
-        if not isinstance(new, dict):
-            raise errors.bad_request("the patch did not produce an object")
-        meta = new.get("metadata")
-        want = meta.get("resourceVersion") if isinstance(meta, dict) else None
-        if want and str(want) != (cur.get("metadata") or {}).get("resourceVersion"):
-            raise errors.conflict(rt.plural, rt.group, name)
-        return new
+        return apply_patch(rt, name, media_type, patch, cur)
 
     return apply
