@@ -100,12 +100,17 @@ class Server:
         t0 = time.perf_counter()
         cfg = self.config
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        self.creds = await asyncio.to_thread(ensure_credentials, cfg.data_dir, cfg.bind, cfg.port)
         backend: Backend
         if cfg.store == "memory":
             backend = MemoryBackend()
         else:
+            # the store lock first: a second server on this data dir must fail before touching it
             backend = await asyncio.to_thread(SQLiteBackend, str(cfg.data_dir / "state.db"))
+        try:
+            self.creds = await asyncio.to_thread(ensure_credentials, cfg.data_dir, cfg.bind, cfg.port)
+        except BaseException:
+            backend.close()
+            raise
         self.store = Store(backend, min_history=cfg.min_history)
         await self.store.start()
         self.api = ObjectAPI(self.store, self.registry)

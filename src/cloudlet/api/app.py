@@ -40,6 +40,12 @@ def error_response(err: APIError) -> web.Response:
     return resp
 
 
+def warning_header(text: str) -> str:
+    """``299 - "text"`` with quotes and backslashes escaped and no control or non-ASCII bytes."""
+    safe = "".join(ch if 32 <= ord(ch) < 127 else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return '299 - "' + safe.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def version_info() -> dict[str, Any]:
     return {
         "major": KUBE_COMPAT[0],
@@ -74,7 +80,7 @@ def build_app(api: ObjectAPI, registry: Registry, token: str) -> tuple[web.Appli
             warnings = request.get("warnings")
             if warnings and not resp.prepared:
                 for w in dict.fromkeys(warnings):
-                    resp.headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"')
+                    resp.headers.add("Warning", warning_header(w))
             return resp
         except APIError as e:
             status = e.code

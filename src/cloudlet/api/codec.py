@@ -30,10 +30,11 @@ class _SafeLoader(yaml.SafeLoader):
     """SafeLoader without timestamp/date magic: values stay JSON types."""
 
 
-for _first, _resolvers in list(_SafeLoader.yaml_implicit_resolvers.items()):
-    _SafeLoader.yaml_implicit_resolvers[_first] = [
-        (tag, rx) for tag, rx in _resolvers if tag != "tag:yaml.org,2002:timestamp"
-    ]
+# a private copy: the resolver table is shared with every other PyYAML loader and dumper
+_SafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def media_type(content_type: str | None) -> str:

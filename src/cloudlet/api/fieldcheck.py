@@ -13,6 +13,7 @@ Kinds without a table (custom resources) are left alone here.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cloudlet.api import protobuf
@@ -49,15 +50,93 @@ def has_schema(api_version: str, kind: str) -> bool:
 
 def prune_unknown(obj: dict[str, Any], api_version: str, kind: str) -> list[str]:
     """Remove fields the kind does not define; return their paths (empty if none)."""
+    return check_object(obj, api_version, kind)[0]
+
+
+def check_object(obj: dict[str, Any], api_version: str, kind: str) -> tuple[list[str], list[str]]:
+    """Prune unknown fields and find values Go's JSON decoding would refuse.
+
+    Returns ``(unknown_field_paths, decode_errors)``; a decode error (a string
+    where a number belongs, an int32 out of range, a malformed timestamp) is a
+    400 in Kubernetes whatever ``fieldValidation`` says.
+    """
     msg = KINDS.get((api_version, kind))
     if msg is None or not isinstance(obj, dict):
-        return []
+        return [], []
     out: list[str] = []
-    _walk_message(obj, msg, "", out, top=True)
-    return out
+    bad: list[str] = []
+    _walk_message(obj, msg, "", out, bad, top=True)
+    return out, bad
 
 
-def _walk_message(value: dict[str, Any], msg_name: str, path: str, out: list[str], top: bool = False) -> None:
+_INT_RANGE = {"i32": (-(2**31), 2**31 - 1), "i64": (-(2**63), 2**63 - 1)}
+_GO_TYPE = {"str": "string", "bool": "bool", "i32": "int32", "i64": "int64", "f64": "float64", "bytes": "[]byte"}
+
+
+def _go_name(t: str) -> str:
+    return _GO_TYPE.get(t) or "v1." + t.rsplit(".", 1)[-1]
+
+
+def _json_kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def _scalar_error(v: Any, typ: str, path: str) -> str | None:
+    if v is None:
+        return None
+    go = _GO_TYPE.get(typ, typ)
+    if typ in ("str", "bytes"):
+        ok = isinstance(v, str)
+    elif typ == "bool":
+        ok = isinstance(v, bool)
+    elif typ in _INT_RANGE:
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        ok = isinstance(v, int) and not isinstance(v, bool)
+        if ok:
+            lo, hi = _INT_RANGE[typ]
+            if not lo <= v <= hi:
+                return f"json: cannot unmarshal number {v} into Go struct field {path} of type {go}"
+    elif typ == "f64":
+        ok = isinstance(v, int | float) and not isinstance(v, bool)
+    else:
+        return None
+    if ok:
+        return None
+    return f"json: cannot unmarshal {_json_kind(v)} into Go struct field {path} of type {go}"
+
+
+def _special_error(v: Any, typ: str, path: str) -> str | None:
+    if v is None:
+        return None
+    if typ in ("meta.v1.Time", "meta.v1.MicroTime"):
+        if not isinstance(v, str):
+            return f"json: cannot unmarshal {_json_kind(v)} into Go struct field {path} of type string"
+        if v and not _RFC3339.fullmatch(v):
+            return f'parsing time "{v}" as "2006-01-02T15:04:05Z07:00": cannot parse "{v}" as "2006"'
+    elif typ == "intstr.IntOrString":
+        if not (isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))):
+            return f"json: cannot unmarshal {_json_kind(v)} into Go struct field {path} of type intstr.IntOrString"
+    elif typ == "resource.Quantity":
+        if not (isinstance(v, str) or (isinstance(v, int | float) and not isinstance(v, bool))):
+            return f"quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' ({path})"
+    return None
+
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _walk_message(
+    value: dict[str, Any], msg_name: str, path: str, out: list[str], bad: list[str], top: bool = False
+) -> None:
     fields = _fields_of(msg_name)
     for k in list(value):
         if top and k in ("apiVersion", "kind"):
@@ -67,32 +146,48 @@ def _walk_message(value: dict[str, Any], msg_name: str, path: str, out: list[str
             out.append(f"{path}{k}")
             del value[k]
             continue
-        if not f.message or f.type in _OPAQUE:
-            continue
         v = value[k]
+        here = f"{path}{k}"
+        if v is None:
+            continue
         if f.label == "[]":
-            if isinstance(v, list):
-                for i, item in enumerate(v):
-                    _walk_value(item, f.type, f"{path}{k}[{i}]", out)
+            if not isinstance(v, list):
+                if not (f.type == "bytes" and isinstance(v, str)):
+                    bad.append(f"json: cannot unmarshal {_json_kind(v)} into Go struct field {here} of type []{_go_name(f.type)}")
+                continue
+            for i, item in enumerate(v):
+                _walk_value(item, f, f"{here}[{i}]", out, bad)
         elif f.label == "{}":
-            if isinstance(v, dict):
-                for mk, item in v.items():
-                    _walk_value(item, f.type, f"{path}{k}[{mk}]", out)
+            if not isinstance(v, dict):
+                bad.append(f"json: cannot unmarshal {_json_kind(v)} into Go struct field {here} of type map[string]{_go_name(f.type)}")
+                continue
+            for mk, item in v.items():
+                _walk_value(item, f, f"{here}[{mk}]", out, bad)
         else:
-            _walk_value(v, f.type, f"{path}{k}", out)
+            _walk_value(v, f, here, out, bad)
 
 
-def _walk_value(v: Any, msg_name: str, path: str, out: list[str]) -> None:
-    if msg_name in _OPAQUE:
+def _walk_value(v: Any, f: Any, path: str, out: list[str], bad: list[str]) -> None:
+    if not f.message:
+        err = _scalar_error(v, f.type, path)
+        if err:
+            bad.append(err)
         return
-    msg = protobuf._schema().get(msg_name)
-    if msg is None:
+    if f.type in _OPAQUE:
+        err = _special_error(v, f.type, path)
+        if err:
+            bad.append(err)
+        return
+    msg = protobuf._schema().get(f.type)
+    if msg is None or v is None:
         return
     if msg.wrapper:  # a Go named slice: the value is the bare list
-        f = msg.fields[0]
-        if isinstance(v, list) and f.message:
+        inner = msg.fields[0]
+        if isinstance(v, list):
             for i, item in enumerate(v):
-                _walk_value(item, f.type, f"{path}[{i}]", out)
+                _walk_value(item, inner, f"{path}[{i}]", out, bad)
         return
     if isinstance(v, dict):
-        _walk_message(v, msg_name, path + ".", out)
+        _walk_message(v, f.type, path + ".", out, bad)
+    else:
+        bad.append(f"json: cannot unmarshal {_json_kind(v)} into Go struct field {path} of type {_go_name(f.type)}")

@@ -27,7 +27,8 @@ from aiohttp import web
 
 from cloudlet.api import codec, errors
 from cloudlet.api import table as tables
-from cloudlet.api.fieldcheck import prune_unknown
+from cloudlet.api.errors import APIError
+from cloudlet.api.fieldcheck import check_object
 from cloudlet.api.objects import ObjectAPI, apply_patch
 from cloudlet.api.patch import merge_patch
 from cloudlet.api.protobuf import PROTOBUF, ProtobufError, UnsupportedKindError, decode_protobuf
@@ -147,6 +148,34 @@ def _field_validation(request: web.Request) -> str:
     return v or "Warn"
 
 
+def _list_options_invalid(err: errors.FieldError) -> APIError:
+    return errors.invalid("ListOptions", "meta.k8s.io", "", [err])
+
+
+def _list_revision(request: web.Request, *, watch: bool) -> int | None:
+    """Validate resourceVersion / resourceVersionMatch; the revision to list at for Exact."""
+    rv = request.query.get("resourceVersion", "")
+    match = request.query.get("resourceVersionMatch", "")
+    if match not in ("", "Exact", "NotOlderThan"):
+        raise _list_options_invalid(errors.not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan", ""]))
+    if match and not rv:
+        raise _list_options_invalid(errors.forbidden_field("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"))
+    if rv:
+        try:
+            n = int(rv)
+        except ValueError as e:
+            raise errors.bad_request(f'invalid resource version "{rv}"') from e
+        if n < 0:
+            raise errors.bad_request(f'invalid resource version "{rv}"')
+        if match == "Exact":
+            if watch:
+                raise _list_options_invalid(errors.forbidden_field("resourceVersionMatch", "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))
+            if n == 0:
+                raise _list_options_invalid(errors.forbidden_field("resourceVersionMatch", 'resourceVersionMatch "exact" is forbidden for resourceVersion "0"'))
+            return n
+    return None
+
+
 def add_warnings(request: web.Request, warnings: list[str]) -> None:
     """Queue ``Warning: 299`` response headers (sent by the app middleware)."""
     request.setdefault("warnings", []).extend(warnings)
@@ -245,12 +274,12 @@ class ResourceHandlers:
 
     def check_fields(self, rt: ResourceType, obj: Any, mode: str, request: web.Request) -> None:
         """Apply ``fieldValidation`` to a create/update body: prune unknown fields, warn or reject."""
-        if not isinstance(obj, dict) or mode == "Ignore":
-            if isinstance(obj, dict):
-                prune_unknown(obj, rt.api_version, rt.kind)
+        if not isinstance(obj, dict):
             return
-        unknown = prune_unknown(obj, rt.api_version, rt.kind)
-        if not unknown:
+        unknown, bad = check_object(obj, rt.api_version, rt.kind)
+        if bad:
+            raise errors.bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {bad[0]}')
+        if not unknown or mode == "Ignore":
             return
         if mode == "Strict":
             listed = ", ".join(f'unknown field "{u}"' for u in unknown)
@@ -291,9 +320,10 @@ class ResourceHandlers:
         limit = _int_param(request, "limit") or 0
         if limit < 0:
             limit = 0
+        at = _list_revision(request, watch=False)
         res = self.api.list(
             t.rt, t.namespace or None, label_selector=ls, field_selector=fs, limit=limit,
-            continue_=request.query.get("continue", ""),
+            continue_=request.query.get("continue", ""), at=at,
         )
         rv = str(res.revision)
         if out.kind == "table":
@@ -313,6 +343,7 @@ class ResourceHandlers:
         out = negotiate(request)
         ls, fs = self._selectors(t, request)
         rv_param = request.query.get("resourceVersion", "")
+        _list_revision(request, watch=True)
         timeout = _int_param(request, "timeoutSeconds")
         bookmarks = _bool_param(request, "allowWatchBookmarks")
         send_initial = _bool_param(request, "sendInitialEvents")
@@ -445,7 +476,9 @@ class ResourceHandlers:
 
         def apply(cur: Obj) -> Obj:
             new = apply_patch(rt, t.name, mt, patch, cur)
-            unknown = prune_unknown(new, rt.api_version, rt.kind) if t.sub != "scale" else []
+            unknown, bad = check_object(new, rt.api_version, rt.kind) if t.sub != "scale" else ([], [])
+            if bad:
+                raise errors.invalid("", "", "", [errors.invalid_value("patch", _short(patch), bad[0])])
             if unknown and mode == "Strict":
                 listed = ", ".join(f'unknown field "{u}"' for u in unknown)
                 raise errors.invalid(
@@ -520,6 +553,7 @@ class ResourceHandlers:
         out = negotiate(request)
         dry = _dry_run(request)
         opts = await self._delete_options(request)
+        dry = dry or bool(opts.get("dryRun"))
         obj, gone = await self.api.delete(t.rt, t.namespace, t.name, opts, dry_run=dry)
         if gone and t.rt.storage_key != "/pods":
             return respond(request, status_success(t.rt, obj))

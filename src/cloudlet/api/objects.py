@@ -312,10 +312,19 @@ class ObjectAPI:
         field_selector: Any = None,
         limit: int = 0,
         continue_: str = "",
+        at: int | None = None,
     ) -> ListResult:
+        """List, optionally as of revision ``at`` (``resourceVersionMatch=Exact``)."""
         ns = namespace if (rt.namespaced and namespace) else None
         after = ""
         at_rev: int | None = None
+        if at is not None and not continue_:
+            if at < self.store.compacted:
+                raise errors.gone(f"too old resource version: {at} ({self.store.compacted + 1})")
+            if at > self.store.revision:
+                raise APIError(504, "Timeout", f"Too large resource version: {at}, current: {self.store.revision}",
+                               {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1})
+            at_rev = at if at < self.store.revision else None
         if continue_:
             after, at_rev = decode_continue(continue_)
             if at_rev < self.store.compacted or at_rev > self.store.revision:
@@ -662,7 +671,7 @@ class ObjectAPI:
         ``gone_now`` is False when the object stays with a deletionTimestamp
         (finalizers, graceful pod deletion, namespace termination).
         """
-        options = options or {}
+        options = _check_delete_options(options or {})
         key = self.key(rt, namespace, name)
         for _attempt in range(MAX_UPDATE_RETRIES):
             cur = self.store.latest(key)
@@ -782,6 +791,28 @@ class ObjectAPI:
                 if e.code != 404:
                     raise
         return out
+
+
+def _check_delete_options(options: Any) -> Obj:
+    """DeleteOptions must have the Go types; anything else is a 400 (a decode error)."""
+    if not isinstance(options, dict):
+        raise errors.bad_request("DeleteOptions must be a JSON object")
+    pre = options.get("preconditions")
+    if pre is not None:
+        if not isinstance(pre, dict):
+            raise errors.bad_request("json: cannot unmarshal into Go struct field DeleteOptions.preconditions of type v1.Preconditions")
+        for f in ("uid", "resourceVersion"):
+            if pre.get(f) is not None and not isinstance(pre[f], str):
+                raise errors.bad_request(f"json: cannot unmarshal into Go struct field Preconditions.preconditions.{f} of type string")
+    for f in ("propagationPolicy", "kind", "apiVersion"):
+        if options.get(f) is not None and not isinstance(options[f], str):
+            raise errors.bad_request(f"json: cannot unmarshal into Go struct field DeleteOptions.{f} of type string")
+    if options.get("orphanDependents") is not None and not isinstance(options["orphanDependents"], bool):
+        raise errors.bad_request("json: cannot unmarshal into Go struct field DeleteOptions.orphanDependents of type bool")
+    dry = options.get("dryRun")
+    if dry is not None and (not isinstance(dry, list) or any(d != "All" for d in dry)):
+        raise errors.bad_request('Invalid dryRun parameter: supported values: "All"')
+    return options
 
 
 def _namespace_finalizers(rt: ResourceType, obj: Obj) -> bool:

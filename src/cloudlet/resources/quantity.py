@@ -33,6 +33,7 @@ _NANO = Decimal("1e-9")
 _MAX_INT64 = Decimal(2**63 - 1)
 
 _CTX = decimal.Context(prec=200, Emax=10**6, Emin=-(10**6))
+_MAX_DIGITS = 180  # larger magnitudes cannot be held exactly; refused rather than rounded
 
 
 def _split(text: str) -> tuple[bool, str, str]:
@@ -111,15 +112,17 @@ def parse_quantity_with_format(value: str | int | float) -> tuple[Decimal, str]:
         raise ValueError(NUMERIC_ERROR)
     try:
         amount = _CTX.abs(Decimal(unsigned))
-    except decimal.InvalidOperation as exc:
+        if base == 10:
+            amount = _CTX.scaleb(amount, exponent)
+        else:
+            amount = _CTX.multiply(amount, Decimal(2**exponent))
+        if amount != 0 and amount.adjusted() > _MAX_DIGITS:
+            raise ValueError(FORMAT_ERROR)
+        if amount != 0 and amount.adjusted() < _MAX_DIGITS // 2:
+            # Round non-zero values up to the smallest representable value (1n).
+            amount = amount.quantize(_NANO, rounding=decimal.ROUND_UP, context=_CTX)
+    except decimal.DecimalException as exc:
         raise ValueError(NUMERIC_ERROR) from exc
-    if base == 10:
-        amount = _CTX.scaleb(amount, exponent)
-    else:
-        amount = _CTX.multiply(amount, Decimal(2**exponent))
-    if amount != 0:
-        # Round non-zero values up to the smallest representable value (1n).
-        amount = amount.quantize(_NANO, rounding=decimal.ROUND_UP, context=_CTX)
     if fmt == BINARY_SI and amount > _MAX_INT64:
         amount = _MAX_INT64
     if fmt == BINARY_SI and 0 < amount < 1:
@@ -183,7 +186,7 @@ def canonical_quantity(value: str | int | float, round_to_milli: bool = False) -
     ``ResourceList`` values (container requests/limits, node capacity) does.
     """
     amount, fmt = parse_quantity_with_format(value)
-    if round_to_milli and amount != 0:
+    if round_to_milli and amount != 0 and amount.adjusted() < _MAX_DIGITS // 2:
         amount = _normalize(amount.quantize(Decimal("0.001"), rounding=decimal.ROUND_UP, context=_CTX))
     return format_quantity(amount, fmt)
 
