@@ -191,3 +191,41 @@ def _walk_value(v: Any, f: Any, path: str, out: list[str], bad: list[str]) -> No
         _walk_message(v, f.type, path + ".", out, bad)
     else:
         bad.append(f"json: cannot unmarshal {_json_kind(v)} into Go struct field {path} of type {_go_name(f.type)}")
+
+
+_ZERO = {"str": "", "bool": False, "i32": 0, "i64": 0, "f64": 0}
+
+
+def fill_status_zero_values(obj: dict[str, Any], api_version: str, kind: str) -> None:
+    """Give ``status`` the zero values Go's JSON encoding always writes.
+
+    Scalar status fields without ``omitempty`` (``ReplicaSetStatus.replicas``,
+    HPA ``status.desiredReplicas``) are present on a real cluster even when
+    zero, and typed clients (the official Python client) treat them as
+    required. Only messages already present are filled.
+    """
+    msg = KINDS.get((api_version, kind))
+    status = obj.get("status") if isinstance(obj, dict) else None
+    if msg is None or not isinstance(status, dict):
+        return
+    f = _fields_of(msg).get("status")
+    if f is None or not f.message or f.type in _OPAQUE:
+        return
+    _fill(status, f.type)
+
+
+def _fill(value: dict[str, Any], msg_name: str) -> None:
+    for name, f in _fields_of(msg_name).items():
+        if not f.message:
+            if f.label == "" and not f.omitempty and not f.omitzero and name not in value and f.type in _ZERO:
+                value[name] = _ZERO[f.type]
+            continue
+        v = value.get(name)
+        if f.type in _OPAQUE or v is None:
+            continue
+        if f.label == "[]" and isinstance(v, list):
+            for item in v:
+                if isinstance(item, dict) and not protobuf._schema()[f.type].wrapper:
+                    _fill(item, f.type)
+        elif f.label in ("", "*") and isinstance(v, dict) and not protobuf._schema()[f.type].wrapper:
+            _fill(v, f.type)

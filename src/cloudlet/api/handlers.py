@@ -148,6 +148,20 @@ def _field_validation(request: web.Request) -> str:
     return v or "Warn"
 
 
+def _verb(method: str, named: bool, watching: bool) -> str:
+    if method == "GET":
+        return "get" if named else ("watch" if watching else "list")
+    if method == "POST":
+        return "create"
+    if method == "PUT":
+        return "update"
+    if method == "PATCH":
+        return "patch"
+    if method == "DELETE":
+        return "delete" if named else "deletecollection"
+    return method.lower()
+
+
 def _list_options_invalid(err: errors.FieldError) -> APIError:
     return errors.invalid("ListOptions", "meta.k8s.io", "", [err])
 
@@ -158,7 +172,13 @@ def _list_revision(request: web.Request, *, watch: bool) -> int | None:
     match = request.query.get("resourceVersionMatch", "")
     if match not in ("", "Exact", "NotOlderThan"):
         raise _list_options_invalid(errors.not_supported("resourceVersionMatch", match, ["Exact", "NotOlderThan", ""]))
-    if match and not rv:
+    send_initial = request.query.get("sendInitialEvents")
+    if send_initial is not None and watch:
+        if match != "NotOlderThan":
+            raise _list_options_invalid(errors.forbidden_field("resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+    elif send_initial is not None:
+        raise _list_options_invalid(errors.forbidden_field("sendInitialEvents", "sendInitialEvents is forbidden for list"))
+    elif match and not rv:
         raise _list_options_invalid(errors.forbidden_field("resourceVersionMatch", "resourceVersionMatch is forbidden unless resourceVersion is provided"))
     if rv:
         try:
@@ -228,6 +248,10 @@ class ResourceHandlers:
         custom = self.subresource_handlers.get((t.rt.key, t.sub)) if t.sub else None
         if custom is not None:
             return await custom(t, request)
+        if not t.sub:
+            verb = _verb(request.method, bool(t.name), _bool_param(request, "watch"))
+            if verb not in t.rt.verbs:
+                raise errors.method_not_allowed()
         if not t.name:
             if m == "GET":
                 if _bool_param(request, "watch"):

@@ -26,6 +26,7 @@ import orjson
 
 from cloudlet.api import errors
 from cloudlet.api.errors import APIError
+from cloudlet.api.fieldcheck import fill_status_zero_values
 from cloudlet.resources.registry import REGISTRY, Registry, ResourceType
 from cloudlet.store.store import (
     ConflictError,
@@ -46,6 +47,7 @@ Obj = dict[str, Any]
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
 NAMESPACE_FINALIZER = "kubernetes"
+PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 MAX_UPDATE_RETRIES = 5
 
@@ -264,6 +266,7 @@ class ObjectAPI:
             raise
         except Exception as e:  # defaulting of a malformed object: report it, never 500
             raise errors.bad_request(f"invalid {rt.kind}: {e}") from e
+        fill_status_zero_values(obj, rt.api_version, rt.kind)
         try:
             errs = rt.validate(obj, old)
         except APIError:
@@ -373,8 +376,11 @@ class ObjectAPI:
                     last = None
         cont = encode_continue(last, rev) if last else ""
         remaining = None
-        if last and not filtering and at_rev is None:
-            remaining = self.store.count_after(prefix, ns, last)
+        if last and not filtering:
+            if at_rev is None:
+                remaining = self.store.count_after(prefix, ns, last)
+            else:
+                remaining = len(self.store.list(prefix, ns, after=last, at=at_rev)[0])
         return ListResult([self.to_version(rt, o) for o in items], rev, cont, remaining)
 
     def _matches(self, rt: ResourceType, obj: Obj, label_selector: Any, field_selector: Any) -> bool:
@@ -476,6 +482,12 @@ class ObjectAPI:
         cur = self.store.latest(key)
         if cur is None:
             raise errors.not_found(rt.plural, rt.group, name)
+        uid = meta.get("uid")
+        if uid and uid != cur["metadata"].get("uid"):
+            raise errors.conflict(
+                rt.plural, rt.group, name,
+                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {cur['metadata'].get('uid')}",
+            )
         if expect is not None and obj_rev(cur) != expect:
             raise errors.conflict(rt.plural, rt.group, name)
         return await self._apply_update(rt, key, cur, obj, subresource=subresource, dry_run=dry_run)
@@ -672,6 +684,8 @@ class ObjectAPI:
         (finalizers, graceful pod deletion, namespace termination).
         """
         options = _check_delete_options(options or {})
+        if rt.storage_key == "/namespaces" and name in PROTECTED_NAMESPACES:
+            raise errors.forbidden("namespaces", "", name, "this namespace may not be deleted")
         key = self.key(rt, namespace, name)
         for _attempt in range(MAX_UPDATE_RETRIES):
             cur = self.store.latest(key)
