@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from cloudlet.api import allocators
 from cloudlet.api.app import build_app
 from cloudlet.api.errors import APIError
 from cloudlet.api.handlers import ResourceHandlers
@@ -114,6 +115,7 @@ class Server:
         self.store = Store(backend, min_history=cfg.min_history)
         await self.store.start()
         self.api = ObjectAPI(self.store, self.registry)
+        allocators.install(self.api)
         await self._bootstrap()
         app, self.handlers = build_app(self.api, self.registry, self.creds.token)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)

@@ -36,6 +36,7 @@ class CloudletProcess:
     data_dir: Path
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
+    memory_limit: int | None = None  # bytes of address space (RLIMIT_AS) for the server process
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     _ctx: ssl.SSLContext | None = field(default=None, repr=False)
@@ -55,10 +56,19 @@ class CloudletProcess:
         self._ctx = self._token = None
         logf = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         t0 = time.monotonic()
+        limit = self.memory_limit
+
+        def cap() -> None:
+            if limit is not None:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
         self.proc = subprocess.Popen(
             [CLOUDLET, "up", "--data-dir", str(self.data_dir), "--port", str(self.port), *self.extra_args],
             stdout=logf,
             stderr=logf,
+            preexec_fn=cap if limit is not None else None,
         )
         logf.close()
         deadline = t0 + timeout
@@ -200,13 +210,14 @@ def api_client(proc: CloudletProcess) -> Any:
 class KubectlStream:
     """A background ``kubectl`` (e.g. ``get -w``) whose stdout lines are collected."""
 
-    def __init__(self, proc: CloudletProcess, *args: str) -> None:
+    def __init__(self, proc: CloudletProcess, *args: str, merge_stderr: bool = False) -> None:
         import queue
         import threading
 
         env = {**os.environ, "KUBECONFIG": str(proc.kubeconfig), "HOME": str(proc.data_dir)}
         self.p = subprocess.Popen(
-            ["kubectl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+            ["kubectl", *args], stdout=subprocess.PIPE, text=True, env=env,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         )
         self.lines: list[str] = []
         self._q: queue.Queue[str | None] = queue.Queue()

@@ -10,8 +10,6 @@ import pytest
 
 from tests.e2e.harness import CloudletProcess
 
-PROTOBUF_PENDING = pytest.mark.xfail(strict=False, reason="protobuf decoding pending")
-
 
 def get(kubectl, *args: str) -> dict:
     return json.loads(kubectl("get", *args, "-o", "json").stdout)
@@ -185,14 +183,33 @@ def test_create_and_replace_from_file(kubectl) -> None:
     assert p.returncode == 1 and 'configmaps "never-made" not found' in p.stderr
 
 
-@PROTOBUF_PENDING
+def test_apply_over_created_object(kubectl) -> None:
+    doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: was-created}\ndata: {k: v}\n"
+    kubectl("create", "-f", "-", input=doc)
+    p = kubectl("apply", "-f", "-", input=doc.replace("k: v", "k: w"))
+    assert p.stdout.strip() == "configmap/was-created configured"
+    assert "missing the kubectl.kubernetes.io/last-applied-configuration annotation" in p.stderr
+    cm = get(kubectl, "cm", "was-created")
+    assert cm["data"] == {"k": "w"}
+    assert "kubectl.kubernetes.io/last-applied-configuration" in cm["metadata"]["annotations"]
+
+
+def test_replace_force(kubectl) -> None:
+    doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: forced}\ndata: {k: v}\n"
+    kubectl("create", "-f", "-", input=doc)
+    uid = get(kubectl, "cm", "forced")["metadata"]["uid"]
+    out = kubectl("replace", "--force", "-f", "-", input=doc.replace("k: v", "k: z")).stdout
+    assert out.splitlines() == ['configmap "forced" deleted', "configmap/forced replaced"]
+    cm = get(kubectl, "cm", "forced")
+    assert cm["data"] == {"k": "z"} and cm["metadata"]["uid"] != uid
+
+
 def test_create_configmap_generator(kubectl) -> None:
     out = kubectl("create", "configmap", "gen-cm", "--from-literal=a=1", "--from-literal=b=two").stdout
     assert out.strip() == "configmap/gen-cm created"
     assert get(kubectl, "cm", "gen-cm")["data"] == {"a": "1", "b": "two"}
 
 
-@PROTOBUF_PENDING
 def test_create_secret_generator(kubectl) -> None:
     kubectl("create", "secret", "generic", "gen-secret", "--from-literal=password=s3cr3t")
     s = get(kubectl, "secret", "gen-secret")
@@ -200,13 +217,11 @@ def test_create_secret_generator(kubectl) -> None:
     assert s["data"] == {"password": "czNjcjN0"}
 
 
-@PROTOBUF_PENDING
 def test_create_namespace_generator(kubectl) -> None:
     assert kubectl("create", "namespace", "gen-ns").stdout.strip() == "namespace/gen-ns created"
     assert get(kubectl, "ns", "gen-ns")["status"]["phase"] == "Active"
 
 
-@PROTOBUF_PENDING
 def test_create_deployment_generator(kubectl) -> None:
     kubectl("create", "deployment", "gen-deploy", "--image=busybox:1.36", "--replicas=3", "--port=8080")
     d = get(kubectl, "deploy", "gen-deploy")
@@ -216,13 +231,11 @@ def test_create_deployment_generator(kubectl) -> None:
     assert c["image"] == "busybox:1.36" and c["ports"][0]["containerPort"] == 8080
 
 
-@PROTOBUF_PENDING
 def test_create_serviceaccount_generator(kubectl) -> None:
     assert kubectl("create", "serviceaccount", "gen-sa").stdout.strip() == "serviceaccount/gen-sa created"
     assert get(kubectl, "sa", "gen-sa")["metadata"]["name"] == "gen-sa"
 
 
-@PROTOBUF_PENDING
 def test_create_priorityclass_generator(kubectl) -> None:
     kubectl("create", "priorityclass", "gen-pc", "--value=1000", "--description=test")
     pc = get(kubectl, "pc", "gen-pc")

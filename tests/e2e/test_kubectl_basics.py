@@ -284,8 +284,11 @@ def test_get_multiple_kinds_and_sort(kubectl) -> None:
     assert out == sorted(out)
 
 
-@pytest.mark.xfail(strict=False, reason="OpenAPI v3 schemas are permissive: no spec/status fields for kubectl explain")
-def test_explain_uses_openapi(kubectl) -> None:
-    out = kubectl("explain", "deployment.spec.replicas").stdout
-    assert "replicas" in out
-    assert "integer" in out.lower()
+def test_service_gets_cluster_ip(kubectl) -> None:
+    import ipaddress
+
+    ip = kubectl("get", "svc", "web", "-o", "jsonpath={.spec.clusterIP}").stdout
+    ipaddress.ip_address(ip)  # raises for "" / "None"
+    ips = json.loads(kubectl("get", "svc", "web", "-o", "jsonpath={.spec.clusterIPs}").stdout or "[]")
+    assert ips == [ip]
+    assert rows(kubectl("get", "svc", "web").stdout)[1][2] == ip

@@ -47,8 +47,8 @@ def owner_ref(obj: dict, block: bool = True) -> dict:
 def stream(cloudlet: CloudletProcess) -> Iterator:
     opened: list[KubectlStream] = []
 
-    def start(*args: str) -> KubectlStream:
-        s = KubectlStream(cloudlet, *args)
+    def start(*args: str, merge_stderr: bool = False) -> KubectlStream:
+        s = KubectlStream(cloudlet, *args, merge_stderr=merge_stderr)
         opened.append(s)
         return s
 
@@ -110,6 +110,23 @@ def test_get_watch_json_output(kubectl, stream) -> None:
     kubectl("delete", "cm", "json-watched")
     ev = json.loads(w.wait_line(lambda line: '"DELETED"' in line))
     assert ev["type"] == "DELETED" and ev["object"]["metadata"]["name"] == "json-watched"
+
+
+def test_kubectl_wait_for_delete(kubectl, stream) -> None:
+    kubectl("apply", "-f", "-", input=cm("wait-gone"))
+    # -v=6 logs each request: once the watch is open, the deletion cannot be missed
+    w = stream("wait", "--for=delete", "cm/wait-gone", "--timeout=20s", "-v=6", merge_stderr=True)
+    w.wait_line(lambda line: "watch=true" in line and "200 OK" in line)
+    kubectl("delete", "cm", "wait-gone")
+    assert w.wait_line(lambda line: "condition met" in line, timeout=20) == "configmap/wait-gone condition met"
+
+
+def test_kubectl_wait_for_jsonpath(kubectl, stream) -> None:
+    kubectl("apply", "-f", "-", input=cm("wait-value", data={"phase": "a"}))
+    w = stream("wait", "--for=jsonpath={.data.phase}=b", "cm/wait-value", "--timeout=20s", "-v=6", merge_stderr=True)
+    w.wait_line(lambda line: "watch=true" in line and "200 OK" in line)
+    kubectl("patch", "cm", "wait-value", "-p", '{"data":{"phase":"b"}}')
+    assert w.wait_line(lambda line: "condition met" in line, timeout=20) == "configmap/wait-value condition met"
 
 
 def _owner_with_dependents(kubectl, owner: str, n: int = 2) -> tuple[dict, list[str]]:
@@ -361,3 +378,36 @@ def test_create_in_terminating_namespace_forbidden(cloudlet: CloudletProcess, ku
     assert "example.com/hold" in conds["message"]
     kubectl("patch", "-n", "ending", "cm", "holder", "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
     wait_until(lambda: get(kubectl, "ns", "ending") is None, timeout=15, what="namespace gone")
+
+
+def test_delete_dry_run_server_keeps_object(kubectl) -> None:
+    kubectl("apply", "-f", "-", input=cm("dry-delete"))
+    out = kubectl("delete", "cm", "dry-delete", "--dry-run=server").stdout
+    assert 'configmap "dry-delete" deleted (server dry run)' in out
+    assert get(kubectl, "cm", "dry-delete") is not None, "a server dry-run delete must not delete"
+
+
+@pytest.fixture
+def throwaway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
+    """A server of its own, for tests that may wreck it when the server is wrong."""
+    proc = CloudletProcess(tmp_path_factory.mktemp("cloudlet-throwaway"))
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def test_system_namespaces_cannot_be_deleted(throwaway: CloudletProcess) -> None:
+    for ns in ("default", "kube-system", "kube-public"):
+        p = throwaway.kubectl("delete", "ns", ns, "--wait=false", check=False)
+        assert p.returncode == 1, (ns, p.stdout)
+        assert f'namespaces "{ns}" is forbidden: this namespace may not be deleted' in p.stderr, p.stderr
+        assert get(throwaway.kubectl, "ns", ns)["status"]["phase"] == "Active"
+
+
+def test_namespace_deletecollection_not_allowed(throwaway: CloudletProcess) -> None:
+    code, body = throwaway.request("DELETE", "/api/v1/namespaces")
+    assert code == 405, (code, str(body)[:300])
+    assert body["reason"] == "MethodNotAllowed"
+    names = throwaway.kubectl("get", "ns", "-o", "name").stdout.split()
+    assert {"namespace/default", "namespace/kube-system"} <= set(names)
+    assert not get(throwaway.kubectl, "ns", "kube-system")["metadata"].get("deletionTimestamp")

@@ -58,11 +58,12 @@ def decode(body: bytes, content_type: str | None) -> Any:
             if not is_yaml:
                 raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from e
     try:
-        docs = list(yaml.load_all(body, Loader=_SafeLoader))
+        docs = _load_yaml(body)
     except yaml.YAMLError as e:
         raise errors.bad_request(f"error converting YAML to JSON: {_one_line(str(e))}") from e
     except (RecursionError, ValueError) as e:
         raise errors.bad_request(f"error converting YAML to JSON: {e}") from e
+    docs = [d for d in docs if d is not None] or docs  # tolerate empty documents around the object
     if len(docs) != 1:
         raise errors.bad_request("the body must contain exactly one YAML document")
     try:
@@ -72,12 +73,55 @@ def decode(body: bytes, content_type: str | None) -> Any:
         raise errors.bad_request(f"error converting YAML to JSON: {e}") from e
 
 
+MAX_YAML_NODES = 1_000_000  # after alias expansion
+
+
+def _load_yaml(body: bytes) -> list[Any]:
+    """Load YAML documents, refusing alias bombs before anything is expanded."""
+    loader = _SafeLoader(body)
+    try:
+        nodes = []
+        while loader.check_node():
+            nodes.append(loader.get_node())
+        for node in nodes:
+            if _expanded_size(node, {}) > MAX_YAML_NODES:
+                raise errors.bad_request("error converting YAML to JSON: yaml: document contains excessive aliasing")
+        return [loader.construct_document(node) for node in nodes]
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes the document has once aliases are expanded (shared nodes counted each time)."""
+    got = memo.get(id(node))
+    if got is not None:
+        return got
+    memo[id(node)] = MAX_YAML_NODES + 1  # a cycle expands forever
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        for child in node.value:
+            total += _expanded_size(child, memo)
+            if total > MAX_YAML_NODES:
+                break
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            total += _expanded_size(k, memo) + _expanded_size(v, memo)
+            if total > MAX_YAML_NODES:
+                break
+    memo[id(node)] = total
+    return total
+
+
 def _one_line(s: str) -> str:
     return " ".join(s.split())
 
 
 def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj)
+
+
+def dumps_pretty(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def dumps_yaml(obj: Any) -> bytes:

@@ -97,6 +97,8 @@ def negotiate(request: web.Request) -> Output:
 def respond(request: web.Request, obj: Any, status: int = 200, out: Output | None = None) -> web.Response:
     if out is not None and out.kind == "yaml":
         return web.Response(body=codec.dumps_yaml(obj), status=status, content_type="application/yaml")
+    if request.query.get("pretty") in ("true", "1"):
+        return web.Response(body=codec.dumps_pretty(obj), status=status, content_type="application/json")
     return web.Response(body=codec.dumps(obj), status=status, content_type="application/json")
 
 

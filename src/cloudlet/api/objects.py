@@ -159,7 +159,7 @@ class ObjectAPI:
     def __init__(self, store: Store, registry: Registry = REGISTRY) -> None:
         self.store = store
         self.registry = registry
-        # hooks run on create before validation, e.g. ClusterIP allocation (later issues)
+        # hooks run on create after validation, before the write (e.g. Service IP allocation)
         self.create_hooks: dict[str, list[Callable[[Obj], None]]] = {}
 
     # --- helpers -------------------------------------------------------------
