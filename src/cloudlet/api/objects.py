@@ -377,7 +377,7 @@ class ObjectAPI:
         cont = encode_continue(last, rev) if last else ""
         remaining = None
         if last and not filtering:
-            if at_rev is None:
+            if at_rev is None or at_rev >= self.store.revision:
                 remaining = self.store.count_after(prefix, ns, last)
             else:
                 remaining = len(self.store.list(prefix, ns, after=last, at=at_rev)[0])
