@@ -150,6 +150,13 @@ def _field_validation(request: web.Request) -> str:
     return v or "Warn"
 
 
+def _check(rt: ResourceType, obj: Obj) -> tuple[list[str], list[str]]:
+    """Unknown fields (pruned) and Go decode errors for ``obj``."""
+    if rt.prune_unknown is not None:
+        return rt.prune_unknown(obj), []
+    return check_object(obj, rt.api_version, rt.kind)
+
+
 def _verb(method: str, named: bool, watching: bool) -> str:
     if method == "GET":
         return "get" if named else ("watch" if watching else "list")
@@ -302,7 +309,7 @@ class ResourceHandlers:
         """Apply ``fieldValidation`` to a create/update body: prune unknown fields, warn or reject."""
         if not isinstance(obj, dict):
             return
-        unknown, bad = check_object(obj, rt.api_version, rt.kind)
+        unknown, bad = _check(rt, obj)
         if bad:
             raise errors.bad_request(f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: {bad[0]}')
         if not unknown or mode == "Ignore":
@@ -502,7 +509,7 @@ class ResourceHandlers:
 
         def apply(cur: Obj) -> Obj:
             new = apply_patch(rt, t.name, mt, patch, cur)
-            unknown, bad = check_object(new, rt.api_version, rt.kind) if t.sub != "scale" else ([], [])
+            unknown, bad = _check(rt, new) if t.sub != "scale" else ([], [])
             if bad:
                 raise errors.invalid("", "", "", [errors.invalid_value("patch", _short(patch), bad[0])])
             if unknown and mode == "Strict":

@@ -123,7 +123,7 @@ def apply_patch(rt: ResourceType, name: str, media_type: str, patch: Any, cur: O
     elif media_type == MERGE_PATCH:
         new = merge_patch(cur, patch)
     elif media_type == STRATEGIC_PATCH:
-        if not supports_strategic_merge(rt.group, rt.kind):
+        if not rt.strategic_merge or not supports_strategic_merge(rt.group, rt.kind):
             raise APIError(
                 415,
                 "UnsupportedMediaType",

@@ -117,6 +117,14 @@ class ResourceType:
     prepare_create: Callable[[Obj], None] | None = None
     prepare_update: Callable[[Obj, Obj], None] | None = None
     keep_status_on_create: bool = False  # e.g. Node: the kubelet registers with its status
+    # Kinds without built-in field tables (custom resources) bring their own structural
+    # checks: prune_unknown(obj) removes fields the schema does not allow and returns
+    # their paths (fieldValidation=Strict/Warn report them); None = no check.
+    prune_unknown: Callable[[Obj], list[str]] | None = None
+    # The OpenAPI v3 schema of the kind (custom resources: the version's openAPIV3Schema),
+    # served under /openapi; None = built-in tables or a permissive schema.
+    openapi_schema: dict[str, Any] | None = None
+    strategic_merge: bool = True  # custom resources: no strategic merge patch (415)
 
     @property
     def api_version(self) -> str:
