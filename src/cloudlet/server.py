@@ -85,6 +85,7 @@ class Config:
 class Server:
     def __init__(self, config: Config, registry: Registry = REGISTRY) -> None:
         import cloudlet.resources  # noqa: F401  (registers the built-in kinds)
+        import cloudlet.resources.apiextensions  # noqa: F401  (CustomResourceDefinition)
 
         self.config = config
         self.registry = registry
@@ -117,6 +118,7 @@ class Server:
         self.api = ObjectAPI(self.store, self.registry)
         allocators.install(self.api)
         await self._bootstrap()
+        self._serve_custom_resources()
         app, self.handlers = build_app(self.api, self.registry, self.creds.token)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -137,6 +139,15 @@ class Server:
         assert self.api is not None
         for coro in builtin.control_loops(self.api):
             self._tasks.append(asyncio.create_task(coro))
+
+    def _serve_custom_resources(self) -> None:
+        """Serve every stored CRD again before the listener opens (restarts)."""
+        assert self.api is not None
+        from cloudlet.controllers.crd import serve_stored_crds
+
+        served = serve_stored_crds(self.api)
+        if served:
+            log.info("serving custom resources", extra={"crds": served})
 
     async def _bootstrap(self) -> None:
         assert self.api is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cloudlet.client.events import EventRecorder
+from cloudlet.client.events import COMBINED_PREFIX, EventRecorder
 from cloudlet.client.testing import CONFIGMAPS, EVENTS, NODES, local_api
 
 
@@ -48,3 +48,22 @@ async def test_cluster_scoped_objects_and_failures_are_tolerated() -> None:
         await rec.flush()
         reasons = sorted(e["reason"] for e in (await client.list(EVENTS, "default"))["items"])
         assert reasons == ["Later", "Starting"]
+
+
+async def test_similar_events_are_combined_and_spam_is_dropped() -> None:
+    async with local_api() as (_s, _a, client):
+        obj = await client.create(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"}})
+        rec = EventRecorder(client, "ctrl", spam_burst=14)
+        for i in range(12):  # 12 different messages, one reason
+            await rec.event(obj, "Warning", "SyncFailed", f"attempt {i} failed")
+        events = (await client.list(EVENTS, "default"))["items"]
+        combined = [e for e in events if e["message"].startswith(COMBINED_PREFIX)]
+        assert len(events) == 10 and len(combined) == 1  # 9 distinct, then one combined event
+        assert combined[0]["count"] == 3 and combined[0]["message"] == COMBINED_PREFIX + "attempt 11 failed"
+        # the per-object spam filter: 14 tokens, 12 spent; then events are dropped
+        assert await rec.event(obj, "Normal", "A", "a") is not None
+        assert await rec.event(obj, "Normal", "A", "a") is not None
+        assert await rec.event(obj, "Normal", "A", "a") is None and rec.dropped == 1
+        other = await client.create(CONFIGMAPS, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d", "namespace": "default"}})
+        ev = await rec.event(other, "Normal", "A", "a", annotations={"example.com/trace": "t1"})
+        assert ev is not None and ev["metadata"]["annotations"] == {"example.com/trace": "t1"}

@@ -1,4 +1,5 @@
-"""Informer: list+watch cache, handlers, re-watch, relist after 410 Expired."""
+"""Informer: list+watch cache, handlers, re-watch, relist after 410 Expired (in
+process and over HTTP), indexes, resync, zero-copy sharing, mutation detection."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from cloudlet.client.informer import Informer
+from cloudlet.client.cache import LABEL_INDEX, NODE_INDEX, OWNER_INDEX, label_value
+from cloudlet.client.informer import CacheMutationError, Informer
 from cloudlet.client.local import LocalClient
-from cloudlet.client.testing import CONFIGMAPS, NAMESPACES, eventually, local_api
+from cloudlet.client.testing import CONFIGMAPS, NAMESPACES, PODS, eventually, local_api
 
 
 def cm(name: str, ns: str = "default", **labels: str) -> dict:
@@ -161,3 +163,167 @@ async def test_transform_and_cancel() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+# --- indexes, resync, sharing, mutation detection -----------------------------------
+
+
+def pod(name: str, node: str = "", owner: str = "", **labels: str) -> dict:
+    meta: dict = {"name": name, "namespace": "default", "labels": labels}
+    if owner:
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": owner, "controller": True}]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": {"nodeName": node} if node else {}}
+
+
+async def test_indexes_follow_events() -> None:
+    async with local_api() as (_store, _api, client):
+        await client.create(PODS, pod("a", node="n1", owner="u1", app="web"))
+        inf = Informer(client, PODS, indexers={"app": lambda o: [o["metadata"]["labels"].get("app", "")]})
+        task = asyncio.create_task(inf.run())
+        await inf.wait_synced()
+        assert inf.index_keys("app", "web") == ["default/a"]
+        assert inf.index_keys(NODE_INDEX, "n1") == ["default/a"]  # built-in, created on first use
+        await client.create(PODS, pod("b", node="n1", owner="u1", app="db"))
+        await client.create(PODS, pod("c", node="n2", app="web"))
+        await eventually(lambda: len(inf) == 3)
+        assert inf.index_keys(NODE_INDEX, "n1") == ["default/a", "default/b"]
+        assert [o["metadata"]["name"] for o in inf.by_index(OWNER_INDEX, "u1")] == ["a", "b"]
+        assert inf.index_keys(LABEL_INDEX, label_value("app", "web")) == ["default/a", "default/c"]
+        assert [o["metadata"]["name"] for o in inf.list("default", "app=web")] == ["a", "c"]
+        await client.patch(PODS, "a", {"metadata": {"labels": {"app": "db"}, "ownerReferences": None}}, "merge", "default")
+        await client.delete(PODS, "b", "default", grace_period_seconds=0)
+        await eventually(lambda: inf.index_keys("app", "db") == ["default/a"] and len(inf) == 2)
+        assert inf.index_keys(OWNER_INDEX, "u1") == [] and inf.index_keys(NODE_INDEX, "n1") == ["default/a"]
+        assert inf.get_by_name("c", "default") is inf.get("default/c")
+        inf.stop()
+        await task
+
+
+async def test_in_process_cache_shares_the_store_objects() -> None:
+    async with local_api() as (store, api, client):
+        await client.create(CONFIGMAPS, cm("a"))
+        shared = Informer(client, CONFIGMAPS)
+        copied = Informer(client, CONFIGMAPS, share_objects=False)
+        tasks = [asyncio.create_task(shared.run()), asyncio.create_task(copied.run())]
+        await asyncio.gather(shared.wait_synced(), copied.wait_synced())
+        rt = api.registry.get("", "v1", "configmaps")
+        assert shared.shares_objects and not copied.shares_objects
+        assert shared.get("default/a") is store.get(api.key(rt, "default", "a"))  # no copy at all
+        assert copied.get("default/a") == shared.get("default/a")
+        assert copied.get("default/a") is not shared.get("default/a")
+        await client.patch(CONFIGMAPS, "a", {"data": {"v": "2"}}, "merge", "default")
+        await eventually(lambda: (shared.get("default/a") or {}).get("data") == {"v": "2"})
+        assert shared.get("default/a") is store.get(api.key(rt, "default", "a"))
+        await eventually(lambda: (copied.get("default/a") or {}).get("data") == {"v": "2"})
+        # what the plain client hands out is still the caller's own
+        got = await client.get(CONFIGMAPS, "a", "default")
+        got["data"]["v"] = "mine"
+        assert shared.get("default/a")["data"] == {"v": "2"}
+        shared.check_mutations()
+        for inf in (shared, copied):
+            inf.stop()
+        await asyncio.gather(*tasks)
+
+
+async def test_mutation_detector_fails_loudly() -> None:
+    async with local_api() as (_store, _api, client):
+        await client.create(CONFIGMAPS, cm("a"))
+        inf = Informer(client, CONFIGMAPS, share_objects=False)  # keep the store itself intact
+        assert inf._detector is not None  # on for every test in tests/client (conftest)
+        task = asyncio.create_task(inf.run())
+        await inf.wait_synced()
+        inf.check_mutations()
+        inf.get("default/a")["data"]["oops"] = "1"  # what a handler must never do
+        with pytest.raises(CacheMutationError):
+            inf.check_mutations()
+        await client.patch(CONFIGMAPS, "a", {"data": {"v": "2"}}, "merge", "default")
+        with pytest.raises(CacheMutationError, match="default/a"):
+            await asyncio.wait_for(task, 2)  # the informer stops on the next event for it
+    off = Informer(client, CONFIGMAPS, detect_mutations=False)
+    assert off._detector is None
+
+
+async def test_resync_redelivers_updates_per_handler() -> None:
+    async with local_api() as (_store, _api, client):
+        await client.create(CONFIGMAPS, cm("a"))
+        await client.create(CONFIGMAPS, cm("b"))
+        inf = Informer(client, CONFIGMAPS, resync_period=0.05)
+        resyncs: list[str] = []
+        quiet: list[str] = []
+
+        def on_update(old: dict, new: dict) -> None:
+            if old is new:
+                resyncs.append(new["metadata"]["name"])
+
+        reg = inf.add_handler(on_update=on_update)
+        inf.add_handler(on_update=lambda _o, n: quiet.append(n["metadata"]["name"]), resync_period=0)
+        task = asyncio.create_task(inf.run())
+        await inf.wait_synced()
+        await eventually(lambda: len(resyncs) >= 6)
+        assert resyncs[:4] == ["a", "b", "a", "b"]  # every cached object, in key order, each period
+        assert quiet == [] and inf.resyncs >= 3
+        inf.remove_handler(reg)
+        n = len(resyncs)
+        await asyncio.sleep(0.15)
+        assert len(resyncs) == n and inf.handler_count == 1
+        # a handler's own, faster period
+        fast: list[str] = []
+        inf.add_handler(on_update=lambda o, n_: fast.append(n_["metadata"]["name"]) if o is n_ else None, resync_period=0.01)
+        await eventually(lambda: len(fast) >= 4)
+        inf.stop()
+        await task
+
+
+async def test_stop_before_run_is_final() -> None:
+    async with local_api() as (_store, _api, client):
+        inf = Informer(client, CONFIGMAPS)
+        task = asyncio.create_task(inf.run())
+        inf.stop()  # the task has not started yet
+        await asyncio.wait_for(task, 1)
+        assert not inf.has_synced and not inf.running
+
+
+async def test_relist_after_410_over_http(both_clients) -> None:
+    server, _local, http = both_clients
+    client = Gated(http)
+    for n in ("keep", "gone"):
+        await http.create(CONFIGMAPS, cm(n))
+    inf = Informer(client, CONFIGMAPS, "default", watch_timeout=(0.02, 0.04))
+    assert not inf.shares_objects
+    rec = Recorder()
+    inf.add_handler(rec.add, rec.update, rec.delete)
+    task = asyncio.create_task(inf.run())
+    await inf.wait_synced()
+    client.gate.clear()
+    calls = client.watch_calls
+    await eventually(lambda: client.watch_calls > calls)  # HTTP watches last >= 1 s
+    await http.delete(CONFIGMAPS, "gone", "default")
+    await http.create(CONFIGMAPS, cm("new"))
+    assert server.store is not None
+    await server.store.compact(keep=0)
+    rec.events.clear()
+    client.gate.set()
+    await eventually(lambda: inf.relists >= 1 and len(rec.events) >= 2)
+    assert sorted(rec.events) == [("add", "new"), ("delete", "gone")]
+    assert sorted(inf.keys()) == ["default/keep", "default/new"]
+    inf.stop()
+    await task
+
+
+class Gated:
+    """Wraps any client; its watches wait at ``gate`` (to make an informer miss events)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.watch_calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def watch(self, *a: Any, **kw: Any) -> AsyncIterator[tuple[str, dict]]:
+        self.watch_calls += 1
+        await self.gate.wait()
+        async for ev in self.inner.watch(*a, **kw):
+            yield ev

@@ -6,8 +6,9 @@ import asyncio
 from collections import Counter
 
 from cloudlet.api import errors
+from cloudlet.client.informer import Informer
 from cloudlet.client.reconcile import Controller, Permanent, Result, Retry
-from cloudlet.client.testing import eventually
+from cloudlet.client.testing import CONFIGMAPS, eventually, local_api
 from cloudlet.client.workqueue import ExponentialBackoff, WorkQueue
 
 
@@ -111,3 +112,45 @@ async def test_stop_returns_run() -> None:
     ctrl.stop()
     await asyncio.wait_for(task, 1)
     assert ctrl.reconciles == 1
+
+
+def cm(name: str, owner: dict | None = None, **labels: str) -> dict:
+    meta: dict = {"name": name, "namespace": "default", "labels": labels}
+    if owner is not None:
+        m = owner["metadata"]
+        meta["ownerReferences"] = [{"apiVersion": "v1", "kind": "ConfigMap", "name": m["name"], "uid": m["uid"], "controller": True}]
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
+
+
+async def test_watch_predicate_owned_and_waits_for_sync() -> None:
+    async with local_api() as (_store, _api, client):
+        src = await client.create(CONFIGMAPS, cm("src", app="yes"))
+        await client.create(CONFIGMAPS, cm("plain"))
+        inf = Informer(client, CONFIGMAPS)
+        seen: list[tuple[str, int]] = []
+
+        async def reconcile(key: str) -> None:
+            assert inf.has_synced  # workers start only once the cache is filled
+            seen.append((key, len(inf)))
+
+        ctrl = Controller("t", reconcile, queue=fast_queue())
+        ctrl.watch(inf, predicate=lambda o: (o["metadata"].get("labels") or {}).get("app") == "yes")
+        ctrl.watch_owned(inf, "ConfigMap")
+        run = asyncio.create_task(ctrl.run())
+        await asyncio.sleep(0.05)
+        assert seen == []  # the informer is not running yet
+        inf_task = asyncio.create_task(inf.run())
+        await eventually(lambda: seen == [("default/src", 2)])
+        await client.create(CONFIGMAPS, cm("child", owner=src))  # owned: its owner's key
+        await eventually(lambda: len(seen) == 2)
+        await client.patch(CONFIGMAPS, "plain", {"data": {"x": "1"}}, "merge", "default")  # filtered out
+        await client.patch(CONFIGMAPS, "src", {"metadata": {"labels": {"app": "no"}}}, "merge", "default")
+        await eventually(lambda: len(seen) == 3)  # stopped matching: still seen
+        await client.delete(CONFIGMAPS, "child", "default")
+        await eventually(lambda: len(seen) == 4)
+        await asyncio.sleep(0.05)
+        assert [k for k, _ in seen] == ["default/src"] * 4
+        ctrl.stop()
+        await asyncio.wait_for(run, 1)
+        inf.stop()
+        await inf_task

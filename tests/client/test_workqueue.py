@@ -7,7 +7,14 @@ import asyncio
 import pytest
 
 from cloudlet.client.testing import eventually
-from cloudlet.client.workqueue import ExponentialBackoff, ShutDown, WorkQueue
+from cloudlet.client.workqueue import (
+    BucketRateLimiter,
+    ExponentialBackoff,
+    MaxOfRateLimiter,
+    ShutDown,
+    WorkQueue,
+    default_rate_limiter,
+)
 
 
 async def test_dedup_and_fifo() -> None:
@@ -133,3 +140,53 @@ async def test_cancelled_getter_passes_its_wakeup_on() -> None:
     q.add("a")  # wakes g1 ...
     g1.cancel()  # ... which is cancelled before it runs
     assert await asyncio.wait_for(g2, 1) == "a"
+
+
+def test_bucket_limits_overall_retry_rate() -> None:
+    rl: BucketRateLimiter[str] = BucketRateLimiter(qps=10, burst=3)
+    delays = [rl.when(f"k{i}") for i in range(6)]  # distinct keys: only the bucket counts
+    assert delays[:3] == [0.0, 0.0, 0.0]
+    assert delays[3:] == pytest.approx([0.1, 0.2, 0.3], abs=0.01)
+    assert rl.num_requeues("k0") == 0
+    with pytest.raises(ValueError):
+        BucketRateLimiter(qps=0)
+
+
+def test_default_rate_limiter_is_max_of_backoff_and_bucket() -> None:
+    rl = default_rate_limiter()
+    assert isinstance(rl, MaxOfRateLimiter)
+    assert rl.when("a") == pytest.approx(0.005) and rl.when("a") == pytest.approx(0.01)
+    assert rl.num_requeues("a") == 2
+    for i in range(200):  # a storm of failing keys runs into the 10/s bucket
+        last = rl.when(f"storm-{i}")
+    assert last > 5.0
+    rl.forget("a")
+    assert rl.num_requeues("a") == 0
+
+
+async def test_shutdown_with_drain_waits_for_in_flight_keys() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    q.add("a")
+    q.add("b")
+    key = await q.get()
+    drained = asyncio.create_task(q.shutdown_with_drain())
+    await asyncio.sleep(0.01)
+    assert not drained.done()
+    assert await q.get() == "b"  # queued keys are still handed out
+    q.done(key)
+    await asyncio.sleep(0.01)
+    assert not drained.done()
+    q.done("b")
+    await asyncio.wait_for(drained, 1)
+    with pytest.raises(ShutDown):
+        await q.get()
+
+
+async def test_counters() -> None:
+    q: WorkQueue[str] = WorkQueue(rate_limiter=ExponentialBackoff(0.001, 0.001))
+    q.add("a")
+    q.add("a")  # deduplicated: not counted
+    q.add_rate_limited("b")
+    assert q.adds == 1 and q.retries == 1
+    await eventually(lambda: len(q) == 2)
+    assert q.adds == 2

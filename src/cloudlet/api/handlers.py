@@ -29,6 +29,7 @@ from cloudlet.api import codec, errors
 from cloudlet.api import table as tables
 from cloudlet.api.errors import APIError
 from cloudlet.api.fieldcheck import check_object
+from cloudlet.api.managedfields import manager_name, validate_field_manager
 from cloudlet.api.objects import ObjectAPI, apply_patch
 from cloudlet.api.patch import merge_patch
 from cloudlet.api.protobuf import PROTOBUF, ProtobufError, UnsupportedKindError, decode_protobuf
@@ -148,6 +149,20 @@ def _field_validation(request: web.Request) -> str:
             [errors.not_supported("fieldValidation", v, ["", "Ignore", "Strict", "Warn"])],
         )
     return v or "Warn"
+
+
+def _field_manager(request: web.Request, options_kind: str, *, apply: bool = False) -> str:
+    """The managedFields manager of a write: ``fieldManager``, else the User-Agent prefix."""
+    fm = request.query.get("fieldManager", "")
+    errs: list[errors.FieldError] = []
+    if apply and not fm:
+        errs.append(errors.required("fieldManager", "is required for apply patch"))
+    errs.extend(validate_field_manager(fm))
+    if not apply and options_kind == "PatchOptions" and "force" in request.query:
+        errs.insert(0, errors.forbidden_field("force", "may not be specified for non-apply patch"))
+    if errs:
+        raise errors.invalid(options_kind, "meta.k8s.io", "", errs)
+    return manager_name(fm, request.headers.get("User-Agent"))
 
 
 def _check(rt: ResourceType, obj: Obj) -> tuple[list[str], list[str]]:
@@ -454,7 +469,7 @@ class ResourceHandlers:
                 chunk = self._event_chunk(t, ev, ls, fs, encode)
                 if chunk:
                     await resp.write(chunk)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             pass
         finally:
             watcher.close()
@@ -486,20 +501,24 @@ class ResourceHandlers:
         out = negotiate(request)
         dry = _dry_run(request)
         mode = _field_validation(request)
+        manager = _field_manager(request, "CreateOptions")
         body, _mt = await self.body(request)
         self.check_fields(t.rt, body, mode, request)
-        obj = await self.api.create(t.rt, t.namespace, body, dry_run=dry)
+        obj = await self.api.create(t.rt, t.namespace, body, dry_run=dry, manager=manager)
         return self._render_one(t.rt, obj, out, request, 201)
 
     async def update(self, t: Target, request: web.Request) -> web.StreamResponse:
         out = negotiate(request)
         dry = _dry_run(request)
         mode = _field_validation(request)
+        manager = _field_manager(request, "UpdateOptions")
         body, _mt = await self.body(request)
         self.check_fields(t.rt, body, mode, request)
         if t.sub and t.sub not in ("status", "finalize"):
             raise errors.method_not_allowed()
-        obj = await self.api.update(t.rt, t.namespace, t.name, body, subresource=t.sub, dry_run=dry)
+        obj = await self.api.update(
+            t.rt, t.namespace, t.name, body, subresource=t.sub, dry_run=dry, manager=manager
+        )
         return self._render_one(t.rt, obj, out, request)
 
     def _patcher(
@@ -530,11 +549,20 @@ class ResourceHandlers:
         out = negotiate(request)
         dry = _dry_run(request)
         mode = _field_validation(request)
+        is_apply = codec.media_type(request.headers.get("Content-Type")) == codec.APPLY_PATCH
+        manager = _field_manager(request, "PatchOptions", apply=is_apply)
         patch, mt = await self.body(request)
         if t.sub and t.sub != "status":
             raise errors.method_not_allowed()
+        if mt == codec.APPLY_PATCH:
+            obj, created = await self.api.apply(
+                t.rt, t.namespace, t.name, patch, manager=manager, force=_bool_param(request, "force"),
+                subresource=t.sub, dry_run=dry,
+            )
+            return self._render_one(t.rt, obj, out, request, 201 if created else 200)
         obj = await self.api.guaranteed_update(
-            t.rt, t.namespace, t.name, self._patcher(t, mt, patch, mode, request), subresource=t.sub, dry_run=dry
+            t.rt, t.namespace, t.name, self._patcher(t, mt, patch, mode, request), subresource=t.sub, dry_run=dry,
+            manager=manager,
         )
         return self._render_one(t.rt, obj, out, request)
 
@@ -546,13 +574,17 @@ class ResourceHandlers:
         if request.method == "GET":
             return respond(request, self.api.scale_of(rt, self.api.get(rt, t.namespace, t.name)))
         if request.method == "PUT":
+            manager = _field_manager(request, "UpdateOptions")
             body, _ = await self.body(request)
 
             def put(_cur: Obj) -> Obj:
                 return copy_obj(body) if isinstance(body, dict) else body
 
-            return respond(request, await self.api.update_scale(rt, t.namespace, t.name, put, dry_run=dry))
+            return respond(
+                request, await self.api.update_scale(rt, t.namespace, t.name, put, dry_run=dry, manager=manager)
+            )
         if request.method == "PATCH":
+            manager = _field_manager(request, "PatchOptions")
             patch, mt = await self.body(request)
             scale_patcher = self._patcher(Target(rt, t.namespace, t.name, "scale"), mt, patch)
 
@@ -561,7 +593,9 @@ class ResourceHandlers:
                     return merge_patch(cur, patch)  # Scale has no merge keys
                 return scale_patcher(cur)
 
-            return respond(request, await self.api.update_scale(rt, t.namespace, t.name, patched, dry_run=dry))
+            return respond(
+                request, await self.api.update_scale(rt, t.namespace, t.name, patched, dry_run=dry, manager=manager)
+            )
         raise errors.method_not_allowed()
 
     async def _delete_options(self, request: web.Request) -> Obj:

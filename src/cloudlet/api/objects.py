@@ -27,6 +27,8 @@ import orjson
 from cloudlet.api import errors
 from cloudlet.api.errors import APIError
 from cloudlet.api.fieldcheck import fill_status_zero_values
+from cloudlet.api.fieldmanager import target as field_target
+from cloudlet.api.fieldmanager import track_update
 from cloudlet.resources.registry import REGISTRY, Registry, ResourceType
 from cloudlet.store.store import (
     ConflictError,
@@ -50,6 +52,8 @@ NAMESPACE_FINALIZER = "kubernetes"
 PROTECTED_NAMESPACES = ("default", "kube-system", "kube-public")
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 MAX_UPDATE_RETRIES = 5
+# managedFields manager of in-process writes that do not name one
+DEFAULT_MANAGER = "cloudlet"
 
 
 def now_rfc3339() -> str:
@@ -175,8 +179,8 @@ class ObjectAPI:
 
     def to_version(self, rt: ResourceType, obj: Obj) -> Obj:
         """Convert a stored object to ``rt``'s version."""
-        if rt.storage and rt.from_storage and obj.get("apiVersion") != rt.api_version:
-            return rt.from_storage(obj)
+        if rt.storage and rt.from_storage:
+            return rt.from_storage(obj)  # also defaults-on-read for custom resources
         return obj
 
     def _check_namespace(self, rt: ResourceType, namespace: str, name: str) -> None:
@@ -412,8 +416,17 @@ class ObjectAPI:
     # --- create --------------------------------------------------------------
 
     async def create(
-        self, rt: ResourceType, namespace: str, body: Any, *, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: Any,
+        *,
+        dry_run: bool = False,
+        manager: str | None = DEFAULT_MANAGER,
     ) -> Obj:
+        """Create ``body``. ``manager`` takes ownership of its fields (managedFields,
+        operation Update); None means the body already carries its managedFields
+        (server-side apply)."""
         obj = self._check_body(rt, body, namespace)
         meta = obj["metadata"]
         if not meta.get("name") and meta.get("generateName"):
@@ -427,15 +440,18 @@ class ObjectAPI:
         meta["creationTimestamp"] = now_rfc3339()
         for f in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             meta.pop(f, None)
-        if rt.has_status:
+        if rt.has_status or rt.keep_generation:
             meta["generation"] = 1
+        if rt.has_status:
             if not rt.keep_status_on_create:
                 obj["status"] = {}
-        else:
+        elif not rt.keep_generation:
             meta.pop("generation", None)
         if rt.prepare_create is not None:
             self._prepare(rt, rt.prepare_create, obj)
         self._default_validate(rt, obj, None)
+        if manager is not None:
+            track_update(field_target(rt), None, obj, manager)
         for hook in self.create_hooks.get(rt.storage_key, []):
             hook(obj)
         if dry_run:
@@ -461,6 +477,7 @@ class ObjectAPI:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        manager: str | None = DEFAULT_MANAGER,
     ) -> Obj:
         obj = self._check_body(rt, body, namespace)
         meta = obj["metadata"]
@@ -490,7 +507,9 @@ class ObjectAPI:
             )
         if expect is not None and obj_rev(cur) != expect:
             raise errors.conflict(rt.plural, rt.group, name)
-        return await self._apply_update(rt, key, cur, obj, subresource=subresource, dry_run=dry_run)
+        return await self._apply_update(
+            rt, key, cur, obj, subresource=subresource, dry_run=dry_run, manager=manager
+        )
 
     async def _apply_update(
         self,
@@ -501,8 +520,16 @@ class ObjectAPI:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        manager: str | None = DEFAULT_MANAGER,
+        track_as: str | None = None,
     ) -> Obj:
-        """Merge server-owned fields from ``cur_stored`` into ``new`` and write it (CAS on cur)."""
+        """Merge server-owned fields from ``cur_stored`` into ``new`` and write it (CAS on cur).
+
+        ``manager`` takes ownership of what the write changes (recorded with
+        subresource ``track_as``, default ``subresource``); None keeps the
+        managedFields ``new`` carries (server-side apply computed them).
+        """
+        applied_fields = (new.get("metadata") or {}).get("managedFields") if manager is None else None
         old = copy_obj(self.to_version(rt, cur_stored))
         meta = new.setdefault("metadata", {})
         ometa = old["metadata"]
@@ -534,7 +561,7 @@ class ObjectAPI:
                 new.pop("status", None)
         if rt.prepare_update is not None and subresource == "":
             self._prepare(rt, rt.prepare_update, new, old)
-        if rt.has_status:
+        if rt.has_status or rt.keep_generation:
             gen = int(ometa.get("generation") or 1)
             if _spec_part(new) != _spec_part(old):
                 gen += 1
@@ -543,6 +570,12 @@ class ObjectAPI:
         else:
             new["metadata"].pop("generation", None)
         self._default_validate(rt, new, old)
+        if manager is not None:
+            track_update(field_target(rt, subresource if track_as is None else track_as), old, new, manager)
+        elif applied_fields:
+            new["metadata"]["managedFields"] = applied_fields
+        else:
+            new["metadata"].pop("managedFields", None)
         meta = new["metadata"]
         # deletion in progress and the last finalizer went away: the object goes now
         if (
@@ -582,6 +615,8 @@ class ObjectAPI:
         *,
         subresource: str = "",
         dry_run: bool = False,
+        manager: str | None = DEFAULT_MANAGER,
+        track_as: str | None = None,
     ) -> Obj:
         """Read, ``mutate`` a copy, write; retried on internal conflicts (Kubernetes' GuaranteedUpdate).
 
@@ -601,12 +636,33 @@ class ObjectAPI:
                 )
             new["metadata"]["name"] = name
             try:
-                return await self._apply_update(rt, key, cur, new, subresource=subresource, dry_run=dry_run)
+                return await self._apply_update(
+                    rt, key, cur, new, subresource=subresource, dry_run=dry_run, manager=manager, track_as=track_as
+                )
             except APIError as e:
                 if e.reason == "Conflict" and attempt < MAX_UPDATE_RETRIES - 1:
                     continue
                 raise
         raise errors.conflict(rt.plural, rt.group, name)
+
+    async def apply(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        config: Any,
+        *,
+        manager: str,
+        force: bool = False,
+        subresource: str = "",
+        dry_run: bool = False,
+    ) -> tuple[Obj, bool]:
+        """Server-side apply ``config``; ``(object, created)``. See :mod:`cloudlet.api.apply`."""
+        from cloudlet.api.apply import apply_object
+
+        return await apply_object(
+            self, rt, namespace, name, config, manager=manager, force=force, subresource=subresource, dry_run=dry_run
+        )
 
     # --- scale subresource ---------------------------------------------------
 
@@ -639,7 +695,14 @@ class ObjectAPI:
         }
 
     async def update_scale(
-        self, rt: ResourceType, namespace: str, name: str, mutate: Callable[[Obj], Obj], *, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        mutate: Callable[[Obj], Obj],
+        *,
+        dry_run: bool = False,
+        manager: str | None = DEFAULT_MANAGER,
     ) -> Obj:
         assert rt.scale is not None
         spec_path = rt.scale.spec_replicas
@@ -664,7 +727,9 @@ class ObjectAPI:
             _set_path(obj, spec_path, replicas)
             return obj
 
-        updated = await self.guaranteed_update(rt, namespace, name, apply, dry_run=dry_run)
+        updated = await self.guaranteed_update(
+            rt, namespace, name, apply, dry_run=dry_run, manager=manager, track_as="scale"
+        )
         return self.scale_of(rt, updated)
 
     # --- delete --------------------------------------------------------------

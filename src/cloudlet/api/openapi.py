@@ -1,13 +1,15 @@
-"""OpenAPI documents: the minimum kubectl needs for apply/create/edit/patch with
-server-side field validation, shaped so full schemas can be added later.
+"""OpenAPI documents: paths, operations and the glue kubectl relies on
+(server-side field validation, strategic merge patch, ``kubectl explain``).
 
 Role: build (not serve: see :mod:`cloudlet.api.openapi_routes`) the
 ``/openapi/v3`` index, the per-group-version ``/openapi/v3/api[s]/...``
 documents and ``/openapi/v2``, from the served resources. Each resource is a
 dict ``{group, version, kind, plural, namespaced, subresources}`` with optional
 ``verbs`` (default: all) and ``strategicMergePatch`` (default False, see below).
-Real schemas can be passed as ``schemas={kind: schema}``; every other kind gets
-:func:`permissive_schema`.
+Schemas come from three places, in this order: ``schemas={kind: schema}``
+(custom resources), a ``definitions`` pool of named definitions (the built-in
+kinds, :mod:`cloudlet.api.openapi_schemas`; every pool definition a ``$ref``
+reaches is included), and :func:`permissive_schema` for anything else.
 
 What kubectl v1.32 does with these documents
 --------------------------------------------
@@ -68,12 +70,19 @@ v3 *schema* (``x-kubernetes-patch-merge-key`` and all); otherwise it asks
 then falls back to its compiled-in Go types (built-in kinds: correct strategic
 merge) or a JSON merge patch (anything else). Permissive schemas have no merge
 keys, so strategic merge stays out of the patch content types unless a
-resource sets ``strategicMergePatch: True`` (do that only with real schemas).
+resource sets ``strategicMergePatch: True`` (do that only with real schemas
+whose ``x-kubernetes-patch-*`` metadata matches what the server applies; the
+routes do it for built-in kinds with patch tables: kubectl 1.32's patches from
+these schemas were checked byte-for-byte against its compiled-in types).
 
 Schemas: ``components.schemas`` (v3) / ``definitions`` (v2) entries carry
 ``x-kubernetes-group-version-kind`` as a *list*; operations carry a single
-object. kubectl's v2 validator (kube-openapi ``util/proto/validation``)
-rejects fields missing from ``properties`` and ignores
+object. ``kubectl explain`` (v3 by default, v2 with
+``--output=plaintext-openapiv2``) finds the kind's schema by that list and
+walks ``properties``/``items``/``additionalProperties`` through ``$ref`` and
+single-element ``allOf``. kubectl's v2 validator (kube-openapi
+``util/proto/validation``, used for client-side validation) rejects fields
+missing from ``properties``, enforces ``required`` and ignores
 ``x-kubernetes-preserve-unknown-fields``, so the v2 permissive schema has no
 ``properties`` (a map of anything); the v3 one lists
 ``apiVersion``/``kind``/``metadata`` (for ``kubectl explain``) and sets
@@ -141,63 +150,30 @@ _SUBRESOURCES: dict[str, tuple[tuple[str, ...], tuple[str, str, str] | None]] = 
     "log": (("get",), None),
 }
 
+# Short original descriptions of the query parameters (Kubernetes' own wording is
+# not reproduced).
 _DESCRIPTIONS = {
-    "pretty": "If 'true', then the output is pretty printed.",
-    "dryRun": (
-        "When present, indicates that modifications should not be persisted. An invalid or "
-        "unrecognized dryRun directive will result in an error response and no further "
-        "processing of the request. Valid values are: - All: all dry run stages will be processed"
-    ),
-    "fieldManager": (
-        "fieldManager is a name associated with the actor or entity that is making these "
-        "changes. The value must be less than or 128 characters long, and only contain "
-        "printable characters, as defined by https://golang.org/pkg/unicode/#IsPrint."
-    ),
+    "pretty": "Indent the JSON response when 'true'.",
+    "dryRun": "'All' runs every stage of the request without persisting anything.",
+    "fieldManager": "The name of the actor making the change, recorded in managedFields.",
     "fieldValidation": (
-        "fieldValidation instructs the server on how to handle objects in the request "
-        "(POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: - Ignore: "
-        "This will ignore any unknown fields that are silently dropped from the object, and "
-        "will ignore all but the last duplicate field that the decoder encounters. - Warn: "
-        "This will send a warning via the standard warning response header for each unknown "
-        "field that is dropped from the object, and for each duplicate field that is "
-        "encountered. The request will still succeed if there are no other errors, and will "
-        "only persist the last of any duplicate fields. - Strict: This will fail the request "
-        "with a BadRequest error if any unknown fields would be dropped from the object, or "
-        "if any duplicate fields are present. The error returned from the server will contain "
-        "all unknown and duplicate fields encountered."
+        "What to do with unknown or duplicate fields in the body: Ignore (drop them), "
+        "Warn (drop them and say so in Warning headers; the default) or Strict (reject the request)."
     ),
-    "force": (
-        'Force is going to "force" Apply requests. It means user will re-acquire conflicting '
-        "fields owned by other people. Force flag must be unset for non-apply patch requests."
-    ),
-    "gracePeriodSeconds": (
-        "The duration in seconds before the object should be deleted. Value must be "
-        "non-negative integer. The value zero indicates delete immediately."
-    ),
-    "propagationPolicy": (
-        "Whether and how garbage collection will be performed. Acceptable values are: "
-        "'Orphan', 'Background', 'Foreground'."
-    ),
-    "orphanDependents": "Deprecated: please use the PropagationPolicy.",
-    "labelSelector": (
-        "A selector to restrict the list of returned objects by their labels. Defaults to "
-        "everything."
-    ),
-    "fieldSelector": (
-        "A selector to restrict the list of returned objects by their fields. Defaults to "
-        "everything."
-    ),
-    "watch": (
-        "Watch for changes to the described resources and return them as a stream of add, "
-        "update, and remove notifications. Specify resourceVersion."
-    ),
-    "allowWatchBookmarks": 'allowWatchBookmarks requests watch events with type "BOOKMARK".',
-    "limit": "limit is a maximum number of responses to return for a list call.",
-    "continue": "The continue option should be set when retrieving more results from the server.",
-    "resourceVersion": "resourceVersion sets a constraint on what resource versions a request may be served from.",
-    "resourceVersionMatch": "resourceVersionMatch determines how resourceVersion is applied to list calls.",
-    "sendInitialEvents": "`sendInitialEvents=true` may be set together with `watch=true`.",
-    "timeoutSeconds": "Timeout for the list/watch call.",
+    "force": "Apply requests only: take over fields other managers own.",
+    "gracePeriodSeconds": "Seconds to wait before the object is deleted; 0 deletes at once.",
+    "propagationPolicy": "How dependents are garbage-collected: Orphan, Background or Foreground.",
+    "orphanDependents": "Deprecated; use propagationPolicy.",
+    "labelSelector": "Only objects whose labels match this selector.",
+    "fieldSelector": "Only objects whose fields match this selector.",
+    "watch": "Stream changes (added, modified, deleted) instead of returning a list.",
+    "allowWatchBookmarks": "Ask for BOOKMARK watch events.",
+    "limit": "The most items to return in one page.",
+    "continue": "The token from the previous page's metadata.continue.",
+    "resourceVersion": "Which resource version the answer may be served from.",
+    "resourceVersionMatch": "How resourceVersion applies to a list: Exact or NotOlderThan.",
+    "sendInitialEvents": "With watch=true: start the stream with the current objects.",
+    "timeoutSeconds": "End the list or watch call after this many seconds.",
 }
 _PARAM_TYPES = {
     "force": "boolean",
@@ -333,15 +309,15 @@ def permissive_schema(
     if with_properties:
         schema["properties"] = {
             "apiVersion": {
-                "description": "APIVersion defines the versioned schema of this representation of an object.",
+                "description": "The group/version of this object's schema.",
                 "type": "string",
             },
             "kind": {
-                "description": "Kind is a string value representing the REST resource this object represents.",
+                "description": "The kind of this object.",
                 "type": "string",
             },
             "metadata": {
-                "description": "Standard object's metadata.",
+                "description": "The object's metadata.",
                 "allOf": [{"$ref": "#/components/schemas/" + f"{_META}.ObjectMeta"}],
                 "default": {},
             },
@@ -373,12 +349,12 @@ def _meta_schemas(*, v3: bool) -> dict[str, Doc]:
         return s
 
     out = {
-        f"{_META}.ObjectMeta": obj("ObjectMeta is metadata that all persisted resources must have."),
-        f"{_META}.ListMeta": obj("ListMeta describes metadata that synthetic resources must have."),
-        f"{_META}.Status": obj("Status is a return value for calls that don't return other objects.", "Status"),
-        f"{_META}.DeleteOptions": obj("DeleteOptions may be provided when deleting an API object.", "DeleteOptions"),
+        f"{_META}.ObjectMeta": obj("Standard object metadata (permissive placeholder)."),
+        f"{_META}.ListMeta": obj("Standard list metadata (permissive placeholder)."),
+        f"{_META}.Status": obj("The outcome of a call that returns no object (permissive placeholder).", "Status"),
+        f"{_META}.DeleteOptions": obj("Options for a delete request (permissive placeholder).", "DeleteOptions"),
         f"{_META}.Patch": {
-            "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH request body.",
+            "description": "A PATCH request body, in the format its Content-Type names.",
             "type": "object",
         },
     }
@@ -431,13 +407,31 @@ def _resource_fields(r: Mapping[str, Any]) -> tuple[str, str, str, str, bool, li
     )
 
 
+def _iter_refs(node: Any) -> Iterable[str]:
+    """Every ``$ref`` string inside a JSON value."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, dict):
+            for k, v in n.items():
+                if k == "$ref" and isinstance(v, str):
+                    yield v
+                elif isinstance(v, dict | list):
+                    stack.append(v)
+        elif isinstance(n, list):
+            stack.extend(v for v in n if isinstance(v, dict | list))
+
+
 class _Builder:
     """Shared path/operation construction for the v2 and v3 documents."""
 
-    def __init__(self, *, v3: bool) -> None:
+    def __init__(self, *, v3: bool, definitions: Mapping[str, Doc] | None = None) -> None:
         self.v3 = v3
         self.paths: dict[str, Doc] = {}
-        self.schemas: dict[str, Doc] = _meta_schemas(v3=v3)
+        self.pool: Mapping[str, Doc] = definitions or {}
+        self.schemas: dict[str, Doc] = {
+            name: self.pool.get(name, schema) for name, schema in _meta_schemas(v3=v3).items()
+        }
 
     def ref(self, name: str) -> str:
         return ("#/components/schemas/" if self.v3 else "#/definitions/") + name
@@ -447,9 +441,22 @@ class _Builder:
         if name not in self.schemas or given is not None:
             if given is not None:
                 self.schemas[name] = _with_gvk(given, _gvk(group, version, kind))
+            elif name in self.pool:
+                self.schemas[name] = self.pool[name]
             else:
                 self.schemas[name] = permissive_schema(group, version, kind, with_properties=self.v3)
         return name
+
+    def close_schemas(self) -> None:
+        """Add every pool definition the document's ``$ref``s reach (transitively)."""
+        prefix = self.ref("")
+        todo = [*self.schemas.values(), *self.paths.values()]
+        while todo:
+            for ref in _iter_refs(todo.pop()):
+                name = ref.removeprefix(prefix)
+                if name not in self.schemas and name in self.pool:
+                    self.schemas[name] = self.pool[name]
+                    todo.append(self.pool[name])
 
     def operation(
         self,
@@ -535,7 +542,7 @@ class _Builder:
         root = _api_root(group, version)
         base = f"{root}/namespaces/{{namespace}}/{plural}" if namespaced else f"{root}/{plural}"
         ns_param = (
-            [_param("namespace", "path", description="object name and auth scope, such as for teams and projects", v3=v3)]
+            [_param("namespace", "path", description="the namespace of the object", v3=v3)]
             if namespaced
             else []
         )
@@ -615,6 +622,7 @@ def openapi_v3_group_version(
     resources: list[dict[str, Any]],
     schemas: Mapping[str, Mapping[str, Any]] | None = None,
     *,
+    definitions: Mapping[str, Doc] | None = None,
     server_version: str = "unversioned",
 ) -> Doc:
     """The OpenAPI 3.0 document for one group-version (``/openapi/v3/apis/G/V``).
@@ -624,13 +632,17 @@ def openapi_v3_group_version(
     ``x-kubernetes-group-version-kind`` (subresources: ``/status`` the parent
     kind, ``/scale`` ``autoscaling/v1 Scale``); POST/PUT/PATCH carry the
     ``fieldValidation`` query parameter inline. ``schemas`` maps kind (or
-    ``KindList``) to a full schema; the rest get :func:`permissive_schema`.
-    Resources of other group-versions are ignored.
+    ``KindList``) to a full schema; a kind without one takes its definition
+    from ``definitions`` (a pool of named v3 definitions, e.g.
+    :func:`cloudlet.api.openapi_schemas.builtin_definitions`) or else gets
+    :func:`permissive_schema`. Every pool definition a ``$ref`` reaches is
+    included (and only those). Resources of other group-versions are ignored.
     """
-    b = _Builder(v3=True)
+    b = _Builder(v3=True, definitions=definitions)
     for r in resources:
         if (r["group"], r["version"]) == (group, version):
             b.add_resource(r, schemas)
+    b.close_schemas()
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes", "version": server_version},
@@ -654,6 +666,7 @@ def openapi_v2(
     resources: list[dict[str, Any]],
     schemas: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None,
     *,
+    definitions: Mapping[str, Doc] | None = None,
     server_version: str = "unversioned",
 ) -> Doc:
     """The Swagger 2.0 document (``/openapi/v2``) for all resources.
@@ -662,15 +675,17 @@ def openapi_v2(
     ``fieldValidation`` parameters). Permissive definitions have no
     ``properties`` so kubectl's v2 validator, if it ever runs, accepts any
     field. ``schemas`` is keyed by ``(group, version, kind)`` since this
-    document spans all groups. kubectl asks for protobuf here; this is the
-    JSON form.
+    document spans all groups. ``definitions`` is a pool of v2 definitions as
+    for :func:`openapi_v3_group_version`. kubectl asks for protobuf here; this
+    is the JSON form.
     """
-    b = _Builder(v3=False)
+    b = _Builder(v3=False, definitions=definitions)
     by_gv: dict[tuple[str, str], dict[str, Mapping[str, Any]]] = {}
     for (g, v, k), s in (schemas or {}).items():
         by_gv.setdefault((g, v), {})[k] = s
     for r in resources:
         b.add_resource(r, by_gv.get((r["group"], r["version"])))
+    b.close_schemas()
     return {
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": server_version},

@@ -290,6 +290,24 @@ class HTTPClient:
             content_type=_PATCH_CONTENT_TYPES[patch_type],
         )
 
+    async def apply(
+        self,
+        ref: ResourceRef,
+        obj: Obj,
+        *,
+        field_manager: str,
+        force: bool = False,
+        subresource: str = "",
+    ) -> Obj:
+        meta = obj.get("metadata") or {}
+        params = {"fieldManager": field_manager}
+        if force:
+            params["force"] = "true"
+        path = self.path(ref, meta.get("namespace") or "", meta.get("name") or "", subresource)
+        return await self.request(
+            "PATCH", path, params=params, body=obj, content_type="application/apply-patch+yaml"
+        )
+
     async def delete(
         self,
         ref: ResourceRef,

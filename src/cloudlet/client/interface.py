@@ -155,6 +155,23 @@ class Client(Protocol):
         merge patch to the latest state; returns the stored result."""
         ...
 
+    async def apply(
+        self,
+        ref: ResourceRef,
+        obj: Obj,
+        *,
+        field_manager: str,
+        force: bool = False,
+        subresource: str = "",
+    ) -> Obj:
+        """Server-side apply ``obj`` (an apply configuration: ``apiVersion``,
+        ``kind``, ``metadata.name`` [and ``namespace``] plus exactly the fields
+        ``field_manager`` wants to own); creates the object when absent.
+        Fields this manager applied before and leaves out now are removed
+        unless another manager owns them. ``409 Conflict`` when a field it
+        changes is owned by another manager, unless ``force``."""
+        ...
+
     async def delete(
         self,
         ref: ResourceRef,

@@ -7,7 +7,11 @@ parsing, patch application, subresource routing, watch filtering, bookmarks)
 so a controller sees the same behaviour through either client.
 
 Objects returned or yielded are deep copies (the store shares its dicts), and
-objects passed in are copied before ObjectAPI touches them.
+objects passed in are copied before ObjectAPI touches them. The one exception
+is opt-in: ``list(..., copy=False)`` and ``watch(..., copy=False)`` hand out
+the store's own dicts, which are immutable by the store's contract and must
+be treated as read-only (:attr:`LocalClient.shared_reads` advertises this; the
+informer uses it to cache objects without a copy or a JSON round trip).
 """
 
 from __future__ import annotations
@@ -53,6 +57,9 @@ class LocalClient:
     ``bookmark_interval`` is how often an idle watch with ``allow_bookmarks``
     yields a BOOKMARK carrying the store's current revision.
     """
+
+    #: ``list`` and ``watch`` accept ``copy=False`` (shared, read-only objects)
+    shared_reads = True
 
     def __init__(self, api: ObjectAPI, *, bookmark_interval: float = 5.0) -> None:
         self.api = api
@@ -111,6 +118,8 @@ class LocalClient:
         field_selector: str = "",
         limit: int = 0,
         continue_: str = "",
+        *,
+        copy: bool = True,
     ) -> Obj:
         rt = self.resource_type(ref)
         ns = self._scope(rt, namespace)
@@ -128,7 +137,7 @@ class LocalClient:
             "kind": rt.list_kind,
             "apiVersion": rt.api_version,
             "metadata": meta,
-            "items": [copy_obj(o) for o in res.items],
+            "items": [copy_obj(o) for o in res.items] if copy else list(res.items),
         }
 
     # --- writes --------------------------------------------------------------
@@ -180,6 +189,31 @@ class LocalClient:
             raise errors.method_not_allowed()
         apply = _patcher(rt, name, patch_type, patch)
         return copy_obj(await self.api.guaranteed_update(rt, ns, name, apply, subresource=subresource))
+
+    async def apply(
+        self,
+        ref: ResourceRef,
+        obj: Obj,
+        *,
+        field_manager: str,
+        force: bool = False,
+        subresource: str = "",
+    ) -> Obj:
+        rt = self.resource_type(ref)
+        self._check_sub(rt, subresource)
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        name = meta.get("name") or ""
+        ns = self._scope(rt, (meta.get("namespace") or "") if rt.namespaced else "")
+        if not name:
+            raise errors.bad_request("name is required for an apply")
+        if not field_manager:
+            raise errors.invalid(
+                "PatchOptions", "meta.k8s.io", "", [errors.required("fieldManager", "is required for apply patch")]
+            )
+        result, _created = await self.api.apply(
+            rt, ns, name, copy_obj(obj), manager=field_manager, force=force, subresource=subresource
+        )
+        return copy_obj(result)
 
     async def delete(
         self,
@@ -234,6 +268,8 @@ class LocalClient:
         field_selector: str = "",
         allow_bookmarks: bool = False,
         timeout_seconds: float | None = None,
+        *,
+        copy: bool = True,
     ) -> AsyncIterator[tuple[str, Obj]]:
         rt = self.resource_type(ref)
         ns = self._scope(rt, namespace) or None
@@ -253,8 +289,8 @@ class LocalClient:
             if resource_version in ("", "0"):
                 initial = api.list(rt, ns, label_selector=ls, field_selector=fs).items
             for o in initial:
-                yield ADDED, copy_obj(o)
-            async for item in self._stream(rt, watcher, ls, fs, start, allow_bookmarks, timeout_seconds):
+                yield ADDED, copy_obj(o) if copy else o
+            async for item in self._stream(rt, watcher, ls, fs, start, allow_bookmarks, timeout_seconds, copy):
                 yield item
         finally:
             watcher.close()
@@ -268,12 +304,14 @@ class LocalClient:
         start: int,
         bookmarks: bool,
         timeout_seconds: float | None,
+        copy: bool = True,
     ) -> AsyncIterator[tuple[str, Obj]]:
         api = self.api
         now = time.monotonic()
         deadline = now + (timeout_seconds if timeout_seconds and timeout_seconds > 0 else WATCH_DEFAULT_TIMEOUT)
         next_bookmark = now + self.bookmark_interval
         last_rev = start
+        burst = 0
         while True:
             now = time.monotonic()
             if now >= deadline:
@@ -284,18 +322,27 @@ class LocalClient:
                 yield BOOKMARK, {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {"resourceVersion": str(last_rev)}}
                 next_bookmark = time.monotonic() + self.bookmark_interval
                 continue
-            wait = (min(deadline, next_bookmark) if bookmarks else deadline) - now
-            try:
-                async with asyncio.timeout(wait):
-                    ev = await watcher.next()
-            except TimeoutError:
-                continue
+            queue = watcher.queue
+            if not queue.empty():  # a backlog: no timer needed (the common case under load)
+                burst += 1
+                if burst % 512 == 0:
+                    await asyncio.sleep(0)  # a long backlog must not hog the loop
+                ev = queue.get_nowait()
+                if ev is None:
+                    queue.put_nowait(None)  # closed: stay closed, as Watcher.next does
+            else:
+                wait = (min(deadline, next_bookmark) if bookmarks else deadline) - now
+                try:
+                    async with asyncio.timeout(wait):
+                        ev = await watcher.next()
+                except TimeoutError:
+                    continue
             if ev is None:
                 if watcher.overflowed:
                     raise errors.gone("watch closed: client too slow")
                 return
             last_rev = ev.revision
-            out = _filter_event(api, rt, ev, ls, fs)
+            out = _filter_event(api, rt, ev, ls, fs, copy_obj if copy else _same)
             if out is not None:
                 yield out
 
@@ -322,22 +369,31 @@ def _status_success(rt: ResourceType, obj: Obj) -> Obj:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
+def _same(obj: Obj) -> Obj:
+    return obj
+
+
 def _filter_event(
-    api: ObjectAPI, rt: ResourceType, ev: Event, ls: LabelSelector, fs: FieldSelector
+    api: ObjectAPI,
+    rt: ResourceType,
+    ev: Event,
+    ls: LabelSelector,
+    fs: FieldSelector,
+    copy: Callable[[Obj], Obj] = copy_obj,
 ) -> tuple[str, Obj] | None:
     """The event as a selector-filtered watcher sees it (same rules as the HTTP watch)."""
     obj = api.to_version(rt, ev.obj)
     if ls.empty and fs.empty:
-        return ev.type, copy_obj(obj)
+        return ev.type, copy(obj)
     if ev.type == DELETED:
         was = ev.prev is not None and api.matches(rt, ev.prev, ls, fs)
-        return (DELETED, copy_obj(obj)) if was or api.matches(rt, ev.obj, ls, fs) else None
+        return (DELETED, copy(obj)) if was or api.matches(rt, ev.obj, ls, fs) else None
     now_ok = api.matches(rt, ev.obj, ls, fs)
     was_ok = ev.prev is not None and api.matches(rt, ev.prev, ls, fs)
     if now_ok:
-        return (MODIFIED if was_ok else ADDED), copy_obj(obj)
+        return (MODIFIED if was_ok else ADDED), copy(obj)
     if was_ok:
-        return DELETED, copy_obj(obj)
+        return DELETED, copy(obj)
     return None
 
 

@@ -24,6 +24,22 @@ raises anything else            a bug or an unexpected API error: logged with
 ==============================  ==============================================
 
 The queue guarantees one key is never reconciled by two workers at once.
+
+Wiring events to keys (controller-runtime's ``Watches``/``Owns``):
+
+* :meth:`Controller.watch` enqueues ``namespace/name`` of every object an
+  informer adds, updates (including resyncs) or deletes — optionally only
+  those a ``predicate`` accepts (an update passes if the old *or* the new
+  object does, so "stopped matching" is seen too);
+* :meth:`Controller.watch_owned` enqueues the key of the *controller owner*
+  (the ownerReference with ``controller: true`` and the given kind) of every
+  object an informer reports, so a reconciler notices when something it
+  created drifts or disappears.
+
+:meth:`Controller.run` waits until every watched informer has synced before
+starting workers (a reconciler never decides on a half-filled cache); the
+informers themselves are run by their owner (usually a
+:class:`~cloudlet.client.informer.SharedInformerFactory`).
 """
 
 from __future__ import annotations
@@ -32,10 +48,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from cloudlet.api.errors import APIError
-from cloudlet.client.workqueue import ShutDown, WorkQueue
+from cloudlet.client.informer import Informer, Registration
+from cloudlet.client.interface import Obj, object_key
+from cloudlet.client.workqueue import RateLimiter, ShutDown, WorkQueue
 
 log = logging.getLogger("cloudlet.controller")
 
@@ -71,8 +89,10 @@ Reconciler = Callable[[K], Awaitable[Result | None]]
 class Controller(Generic[K]):
     """Runs ``reconcile`` for keys added to :attr:`queue` with ``workers`` workers.
 
-    ``await run()`` until cancelled or :meth:`stop` is called; both shut the
-    queue down and wait for in-flight reconciles to finish (or be cancelled).
+    ``await run()`` until cancelled or :meth:`stop` is called; :meth:`stop`
+    lets workers finish the keys already queued, cancellation interrupts them.
+    ``rate_limiter`` (for a queue the controller creates) defaults to
+    :func:`~cloudlet.client.workqueue.default_rate_limiter`.
     """
 
     def __init__(
@@ -82,18 +102,87 @@ class Controller(Generic[K]):
         *,
         workers: int = 1,
         queue: WorkQueue[K] | None = None,
+        rate_limiter: RateLimiter[K] | None = None,
     ) -> None:
         self.name = name
         self.reconcile = reconcile
         self.workers = max(1, workers)
-        self.queue: WorkQueue[K] = queue if queue is not None else WorkQueue(name)
+        self.queue: WorkQueue[K] = queue if queue is not None else WorkQueue(name, rate_limiter)
         self.reconciles = 0  # completed reconcile calls (any outcome), for tests and metrics
+        self.sources: list[Informer] = []
         self._log = log.getChild(name)
 
     def enqueue(self, key: K) -> None:
         self.queue.add(key)
 
+    # --- event sources -----------------------------------------------------------
+
+    def _source(self, informer: Informer) -> None:
+        if all(s is not informer for s in self.sources):
+            self.sources.append(informer)
+
+    def watch(
+        self,
+        informer: Informer,
+        *,
+        key: Callable[[Obj], Any] = object_key,
+        predicate: Callable[[Obj], bool] | None = None,
+    ) -> Registration:
+        """Enqueue ``key(obj)`` for every add/update/delete ``informer`` reports
+        (that ``predicate`` accepts); a key of ``None`` is skipped."""
+        self._source(informer)
+
+        def put(obj: Obj) -> None:
+            k = key(obj)
+            if k is not None:
+                self.queue.add(k)
+
+        def on_add(obj: Obj) -> None:
+            if predicate is None or predicate(obj):
+                put(obj)
+
+        def on_update(old: Obj, new: Obj) -> None:
+            if predicate is None or predicate(new) or predicate(old):
+                put(new)
+
+        return informer.add_handler(on_add, on_update, on_add)
+
+    def watch_owned(self, informer: Informer, owner_kind: str, owner_group: str = "") -> Registration:
+        """Enqueue ``namespace/owner-name`` for objects ``informer`` reports whose
+        controller ownerReference is a ``owner_kind`` of API group ``owner_group``
+        (any version; ``""`` is the core group)."""
+
+        def owner_key(obj: Obj) -> str | None:
+            meta = obj.get("metadata") or {}
+            for ref in meta.get("ownerReferences") or ():
+                if not (isinstance(ref, dict) and ref.get("controller") is True):
+                    continue
+                group = str(ref.get("apiVersion") or "").rpartition("/")[0]
+                if ref.get("kind") == owner_kind and group == owner_group and ref.get("name"):
+                    ns = meta.get("namespace") or ""
+                    return f"{ns}/{ref['name']}" if ns else str(ref["name"])
+                return None
+            return None
+
+        return self.watch(informer, key=owner_key)
+
+    async def wait_for_sources(self) -> None:
+        """Wait until every watched informer has synced (logged while waiting)."""
+        pending = [s for s in self.sources if not s.has_synced]
+        if not pending:
+            return
+        try:
+            async with asyncio.timeout(10.0):
+                await asyncio.gather(*(s.wait_synced() for s in pending))
+                return
+        except TimeoutError:
+            self._log.warning("waiting for informers to sync", extra={"unsynced": [str(s.ref) for s in self.sources if not s.has_synced]})
+        await asyncio.gather(*(s.wait_synced() for s in pending))
+
+    # --- workers -----------------------------------------------------------------
+
     async def run(self) -> None:
+        await self.wait_for_sources()
         tasks = [asyncio.create_task(self._worker(), name=f"{self.name}-worker-{i}") for i in range(self.workers)]
         try:
             await asyncio.gather(*tasks)

@@ -11,13 +11,21 @@ it, and call ``done``. Semantics, as client-go's ``workqueue``:
 * **FIFO** among distinct keys.
 * **Delays**: :meth:`WorkQueue.add_after` adds the key once the delay passes;
   several pending delays for one key collapse to the earliest.
-* **Rate limiting**: :meth:`WorkQueue.add_rate_limited` delays the key by the
-  rate limiter's per-key exponential backoff (5 ms doubling up to 1000 s by
-  default); :meth:`WorkQueue.forget` resets that key's backoff (call it after
-  a success).
+* **Rate limiting**: :meth:`WorkQueue.add_rate_limited` delays the key by
+  what the rate limiter says. The default is client-go's
+  ``DefaultControllerRateLimiter`` (:func:`default_rate_limiter`): the larger
+  of a per-key exponential backoff (5 ms doubling up to 1000 s,
+  :class:`ExponentialBackoff`) and an overall token bucket (10 retries/s,
+  burst 100, :class:`BucketRateLimiter`), so one failing key backs off and a
+  storm of failures cannot hammer the API. :meth:`WorkQueue.forget` resets
+  the key's backoff (call it after a success).
 * **Shutdown**: :meth:`WorkQueue.shutdown` drops pending delays, ignores new
   adds, and wakes every waiting ``get`` with :class:`ShutDown` once the queue
   is empty (keys already queued are still handed out).
+  :meth:`WorkQueue.shutdown_with_drain` also waits until every key handed out
+  has been marked :meth:`~WorkQueue.done`.
+* **Metrics**: ``adds`` (accepted adds), ``retries`` (rate-limited adds),
+  ``len()`` (depth), :meth:`WorkQueue.pending_delayed`.
 
 Everything is single-event-loop: ``add``/``done``/``forget`` are plain
 synchronous calls (safe from informer handlers); only ``get`` awaits.
@@ -26,15 +34,33 @@ synchronous calls (safe from informer handlers); only ``get`` awaits.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+K_contra = TypeVar("K_contra", bound=Hashable, contravariant=True)
 
 
 class ShutDown(Exception):
     """Raised by :meth:`WorkQueue.get` once the queue is shut down and drained."""
+
+
+class RateLimiter(Protocol[K_contra]):
+    """How long to wait before retrying a key (client-go's ``RateLimiter``)."""
+
+    def when(self, key: K_contra) -> float:
+        """The delay for this retry of ``key`` (records the retry)."""
+        ...
+
+    def forget(self, key: K_contra) -> None:
+        """``key`` succeeded: start its backoff over."""
+        ...
+
+    def num_requeues(self, key: K_contra) -> int:
+        """How many retries of ``key`` since it was last forgotten."""
+        ...
 
 
 class ExponentialBackoff(Generic[K]):
@@ -63,18 +89,73 @@ class ExponentialBackoff(Generic[K]):
         return self._failures.get(key, 0)
 
 
+class BucketRateLimiter(Generic[K]):
+    """An overall token bucket (client-go's ``BucketRateLimiter``): ``qps``
+    retries per second across all keys, bursts of up to ``burst``. Each
+    :meth:`when` reserves a token and returns how long until it is available."""
+
+    def __init__(self, qps: float = 10.0, burst: int = 100) -> None:
+        if qps <= 0 or burst < 1:
+            raise ValueError("qps must be > 0 and burst >= 1")
+        self.qps = qps
+        self.burst = burst
+        self._tokens = float(burst)
+        self._last = time.monotonic()
+
+    def when(self, key: K) -> float:
+        now = time.monotonic()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
+        self._last = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+
+    def forget(self, key: K) -> None:
+        return None
+
+    def num_requeues(self, key: K) -> int:
+        return 0
+
+
+class MaxOfRateLimiter(Generic[K]):
+    """The longest delay of several limiters (client-go's ``MaxOfRateLimiter``)."""
+
+    def __init__(self, *limiters: RateLimiter[K]) -> None:
+        if not limiters:
+            raise ValueError("MaxOfRateLimiter needs at least one limiter")
+        self.limiters = limiters
+
+    def when(self, key: K) -> float:
+        return max(limiter.when(key) for limiter in self.limiters)
+
+    def forget(self, key: K) -> None:
+        for limiter in self.limiters:
+            limiter.forget(key)
+
+    def num_requeues(self, key: K) -> int:
+        return max(limiter.num_requeues(key) for limiter in self.limiters)
+
+
+def default_rate_limiter() -> MaxOfRateLimiter[K]:
+    """client-go's ``DefaultControllerRateLimiter``: per-key 5 ms..1000 s
+    exponential backoff, and at most 10 retries/s overall (burst 100)."""
+    return MaxOfRateLimiter(ExponentialBackoff(0.005, 1000.0), BucketRateLimiter(10.0, 100))
+
+
 class WorkQueue(Generic[K]):
     """See the module docstring for the contract."""
 
-    def __init__(self, name: str = "", rate_limiter: ExponentialBackoff[K] | None = None) -> None:
+    def __init__(self, name: str = "", rate_limiter: RateLimiter[K] | None = None) -> None:
         self.name = name
-        self.rate_limiter: ExponentialBackoff[K] = rate_limiter or ExponentialBackoff()
+        self.rate_limiter: RateLimiter[K] = rate_limiter if rate_limiter is not None else default_rate_limiter()
         self._queue: deque[K] = deque()
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._delayed: dict[K, asyncio.TimerHandle] = {}
+        self._drain_waiters: list[asyncio.Future[None]] = []
         self._shutting_down = False
+        self.adds = 0
+        self.retries = 0
 
     # --- adding --------------------------------------------------------------
 
@@ -83,6 +164,7 @@ class WorkQueue(Generic[K]):
         queue it again when the worker calls :meth:`done`."""
         if self._shutting_down or key in self._dirty:
             return
+        self.adds += 1
         self._dirty.add(key)
         if key in self._processing:
             return
@@ -111,6 +193,9 @@ class WorkQueue(Generic[K]):
 
     def add_rate_limited(self, key: K) -> None:
         """Add ``key`` after its next backoff step."""
+        if self._shutting_down:
+            return
+        self.retries += 1
         self.add_after(key, self.rate_limiter.when(key))
 
     def forget(self, key: K) -> None:
@@ -153,6 +238,11 @@ class WorkQueue(Generic[K]):
         if key in self._dirty:
             self._queue.append(key)
             self._wake_one()
+        if not self._processing and self._drain_waiters:
+            for fut in self._drain_waiters:
+                if not fut.done():
+                    fut.set_result(None)
+            self._drain_waiters.clear()
 
     def _wake_one(self) -> None:
         while self._waiters:
@@ -172,6 +262,14 @@ class WorkQueue(Generic[K]):
             fut = self._waiters.popleft()
             if not fut.done():
                 fut.set_result(None)
+
+    async def shutdown_with_drain(self) -> None:
+        """:meth:`shutdown`, then wait until no key is being processed."""
+        self.shutdown()
+        while self._processing:
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._drain_waiters.append(fut)
+            await fut
 
     @property
     def shutting_down(self) -> bool:

@@ -125,6 +125,7 @@ class ResourceType:
     # served under /openapi; None = built-in tables or a permissive schema.
     openapi_schema: dict[str, Any] | None = None
     strategic_merge: bool = True  # custom resources: no strategic merge patch (415)
+    keep_generation: bool = False  # metadata.generation even without a status subresource (CRs)
 
     @property
     def api_version(self) -> str:
