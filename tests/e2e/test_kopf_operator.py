@@ -175,9 +175,12 @@ def test_kopf_operator_reacts_to_create_update_delete(cloudlet: CloudletProcess,
     cloudlet.kubectl("delete", "-n", NS, "widget", "w1", "--wait=false")
     eventually(operator, cloudlet, lambda: get(cloudlet, "widget", "w1") is None, "widget deleted")
     assert get(cloudlet, "configmap", "w1-config") is None, operator.log()
+    log = operator.log()
+    for line in ("Handler 'create_fn' failed temporarily", "Handler 'create_fn' succeeded",
+                 "Handler 'update_fn' succeeded", "Handler 'delete_fn' succeeded"):
+        assert line in log, f"{line!r} not in the operator log:\n{log}"
 
     assert operator.proc.poll() is None, operator.log()
     assert time.monotonic() - t0 < 60
-    log = operator.log()
     assert "Traceback" not in log, log
     assert operator.stop() == 0, operator.log()
