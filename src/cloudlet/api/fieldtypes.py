@@ -17,7 +17,7 @@ Sources, by kind:
   struct markers of k8s.io/api (``+listType``, ``+listMapKey``,
   ``+structType=atomic``, ``+mapType=atomic``; a list without ``+listType``
   but with ``patchStrategy:"merge"`` is a map keyed by its ``patchMergeKey``,
-  or a set without one), tabled below;
+  or a set without one), tabled in :mod:`cloudlet.api.field_markers`;
 * custom resources: the version's ``openAPIV3Schema``
   (``x-kubernetes-list-type``, ``x-kubernetes-list-map-keys``,
   ``x-kubernetes-map-type``, ``x-kubernetes-preserve-unknown-fields``);
@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloudlet.api import protobuf
+from cloudlet.api.field_markers import ATOMIC_STRUCTS, field_tags
 from cloudlet.api.protobuf_schema import KINDS
 
 SCALAR = 0
@@ -118,193 +119,28 @@ def deduce(atom: Atom, value: Any) -> Atom:
 
 # --- built-in kinds -----------------------------------------------------------
 
-# k8s.io/api markers for list fields and atomic map/struct fields, by Go struct:
-# "field=atomic|set|map:key1,key2". A list field not listed is atomic.
-_FIELD_MARKERS: dict[str, str] = {
-    "meta.v1.ObjectMeta": "finalizers=set managedFields=atomic ownerReferences=map:uid",
-    "meta.v1.LabelSelector": "matchExpressions=atomic",
-    "apps.v1.DaemonSetStatus": "conditions=map:type",
-    "apps.v1.DeploymentStatus": "conditions=map:type",
-    "apps.v1.ReplicaSetStatus": "conditions=map:type",
-    "apps.v1.StatefulSetSpec": "volumeClaimTemplates=atomic",
-    "apps.v1.StatefulSetStatus": "conditions=map:type",
-    "authentication.v1.TokenRequestSpec": "audiences=atomic",
-    "authentication.v1.TokenReviewSpec": "audiences=atomic",
-    "authentication.v1.TokenReviewStatus": "audiences=atomic",
-    "authentication.v1.UserInfo": "groups=atomic",
-    "authorization.v1.FieldSelectorAttributes": "requirements=atomic",
-    "authorization.v1.LabelSelectorAttributes": "requirements=atomic",
-    "authorization.v1.NonResourceRule": "nonResourceURLs=atomic verbs=atomic",
-    "authorization.v1.ResourceRule": "apiGroups=atomic resourceNames=atomic resources=atomic verbs=atomic",
-    "authorization.v1.SubjectAccessReviewSpec": "groups=atomic",
-    "authorization.v1.SubjectRulesReviewStatus": "nonResourceRules=atomic resourceRules=atomic",
-    "autoscaling.v2.HPAScalingRules": "policies=atomic",
-    "autoscaling.v2.HorizontalPodAutoscalerSpec": "metrics=atomic",
-    "autoscaling.v2.HorizontalPodAutoscalerStatus": "conditions=map:type currentMetrics=atomic",
-    "batch.v1.CronJobStatus": "active=atomic",
-    "batch.v1.JobSchedulingConfiguration": "resourceClaims=map:name",
-    "batch.v1.JobStatus": "conditions=atomic",
-    "batch.v1.PodFailurePolicy": "rules=atomic",
-    "batch.v1.PodFailurePolicyOnExitCodesRequirement": "values=set",
-    "batch.v1.PodFailurePolicyRule": "onPodConditions=atomic",
-    "batch.v1.SuccessPolicy": "rules=atomic",
-    "batch.v1.UncountedTerminatedPods": "failed=set succeeded=set",
-    "core.v1.AvoidPods": "preferAvoidPods=atomic",
-    "core.v1.Capabilities": "add=atomic drop=atomic",
-    "core.v1.CephFSPersistentVolumeSource": "monitors=atomic",
-    "core.v1.CephFSVolumeSource": "monitors=atomic",
-    "core.v1.ComponentStatus": "conditions=map:type",
-    "core.v1.ConfigMapProjection": "items=atomic",
-    "core.v1.ConfigMapVolumeSource": "items=atomic",
-    "core.v1.Container": (
-        "args=atomic command=atomic env=map:name envFrom=atomic "
-        "ports=map:containerPort,protocol resizePolicy=atomic restartPolicyRules=atomic "
-        "volumeDevices=map:devicePath volumeMounts=map:mountPath"
-    ),
-    "core.v1.ContainerImage": "names=atomic",
-    "core.v1.ContainerRestartRuleOnExitCodes": "values=set",
-    "core.v1.ContainerStatus": "allocatedResourcesStatus=map:name volumeMounts=map:mountPath",
-    "core.v1.DownwardAPIProjection": "items=atomic",
-    "core.v1.DownwardAPIVolumeSource": "items=atomic",
-    "core.v1.EndpointSubset": "addresses=atomic notReadyAddresses=atomic ports=atomic",
-    "core.v1.Endpoints": "subsets=atomic",
-    "core.v1.EphemeralContainerCommon": (
-        "args=atomic command=atomic env=map:name envFrom=atomic "
-        "ports=map:containerPort,protocol resizePolicy=atomic restartPolicyRules=atomic "
-        "volumeDevices=map:devicePath volumeMounts=map:mountPath"
-    ),
-    "core.v1.ExecAction": "command=atomic",
-    "core.v1.FCVolumeSource": "targetWWNs=atomic wwids=atomic",
-    "core.v1.HTTPGetAction": "httpHeaders=atomic",
-    "core.v1.HostAlias": "hostnames=atomic",
-    "core.v1.ISCSIPersistentVolumeSource": "portals=atomic",
-    "core.v1.ISCSIVolumeSource": "portals=atomic",
-    "core.v1.LimitRangeSpec": "limits=atomic",
-    "core.v1.LinuxContainerUser": "supplementalGroups=atomic",
-    "core.v1.LoadBalancerIngress": "ports=atomic",
-    "core.v1.LoadBalancerStatus": "ingress=atomic",
-    "core.v1.NamespaceSpec": "finalizers=atomic",
-    "core.v1.NamespaceStatus": "conditions=map:type",
-    "core.v1.NodeAffinity": "preferredDuringSchedulingIgnoredDuringExecution=atomic",
-    "core.v1.NodeAllocatableResourceClaimStatus": "containers=set mapping=map:name overhead=map:name",
-    "core.v1.NodePodPreemptionPolicy": "disableResizePreemption=set",
-    "core.v1.NodeSelector": "nodeSelectorTerms=atomic",
-    "core.v1.NodeSelectorRequirement": "values=atomic",
-    "core.v1.NodeSelectorTerm": "matchExpressions=atomic matchFields=atomic",
-    "core.v1.NodeSpec": "podCIDRs=set taints=atomic",
-    "core.v1.NodeStatus": (
-        "addresses=map:type conditions=map:type declaredFeatures=atomic images=atomic "
-        "runtimeHandlers=atomic volumesAttached=atomic volumesInUse=atomic"
-    ),
-    "core.v1.PersistentVolumeClaimSpec": "accessModes=atomic",
-    "core.v1.PersistentVolumeClaimStatus": "accessModes=atomic conditions=map:type",
-    "core.v1.PersistentVolumeSpec": "accessModes=atomic mountOptions=atomic",
-    "core.v1.PodAffinity": (
-        "preferredDuringSchedulingIgnoredDuringExecution=atomic "
-        "requiredDuringSchedulingIgnoredDuringExecution=atomic"
-    ),
-    "core.v1.PodAffinityTerm": "matchLabelKeys=atomic mismatchLabelKeys=atomic namespaces=atomic",
-    "core.v1.PodAntiAffinity": (
-        "preferredDuringSchedulingIgnoredDuringExecution=atomic "
-        "requiredDuringSchedulingIgnoredDuringExecution=atomic"
-    ),
-    "core.v1.PodDNSConfig": "nameservers=atomic options=atomic searches=atomic",
-    "core.v1.PodExecOptions": "command=atomic",
-    "core.v1.PodExtendedResourceClaimStatus": "requestMappings=atomic",
-    "core.v1.PodPortForwardOptions": "ports=atomic",
-    "core.v1.PodSecurityContext": "supplementalGroups=atomic sysctls=atomic",
-    "core.v1.PodSpec": (
-        "containers=map:name ephemeralContainers=map:name evictionResponders=map:name "
-        "hostAliases=map:ip imagePullSecrets=map:name initContainers=map:name "
-        "nodeSelector=atomic readinessGates=atomic resourceClaims=map:name "
-        "schedulingGates=map:name tolerations=atomic "
-        "topologySpreadConstraints=map:topologyKey,whenUnsatisfiable volumes=map:name"
-    ),
-    "core.v1.PodStatus": (
-        "conditions=map:type containerStatuses=atomic ephemeralContainerStatuses=atomic "
-        "hostIPs=atomic initContainerStatuses=atomic "
-        "nodeAllocatableResourceClaimStatuses=map:resourceClaimName podIPs=map:ip "
-        "resourceClaimStatuses=map:name volumeHealth=map:name"
-    ),
-    "core.v1.PodVolumeHealth": "healthConditions=map:status,reason",
-    "core.v1.ProjectedVolumeSource": "sources=atomic",
-    "core.v1.RBDPersistentVolumeSource": "monitors=atomic",
-    "core.v1.RBDVolumeSource": "monitors=atomic",
-    "core.v1.ReplicationControllerSpec": "selector=atomic",
-    "core.v1.ReplicationControllerStatus": "conditions=map:type",
-    "core.v1.ResourceQuotaSpec": "scopes=atomic",
-    "core.v1.ResourceRequirements": "claims=map:name",
-    "core.v1.ResourceStatus": "resources=map:resourceID",
-    "core.v1.ScopeSelector": "matchExpressions=atomic",
-    "core.v1.ScopedResourceSelectorRequirement": "values=atomic",
-    "core.v1.SecretProjection": "items=atomic",
-    "core.v1.SecretVolumeSource": "items=atomic",
-    "core.v1.ServiceAccount": "imagePullSecrets=atomic secrets=map:name",
-    "core.v1.ServiceSpec": (
-        "clusterIPs=atomic externalIPs=atomic ipFamilies=atomic "
-        "loadBalancerSourceRanges=atomic ports=map:port,protocol selector=atomic"
-    ),
-    "core.v1.ServiceStatus": "conditions=map:type",
-    "core.v1.TopologySelectorLabelRequirement": "values=atomic",
-    "core.v1.TopologySelectorTerm": "matchLabelExpressions=atomic",
-    "core.v1.TopologySpreadConstraint": "matchLabelKeys=atomic",
-    "core.v1.VolumeHealthStatus": "healthConditions=map:status,reason",
-    "core.v1.VolumeMount": "bindMountOptions=set",
-    "discovery.v1.Endpoint": "addresses=set",
-    "discovery.v1.EndpointHints": "forNodes=atomic forZones=atomic",
-    "discovery.v1.EndpointSlice": "endpoints=atomic ports=atomic",
-    "networking.v1.HTTPIngressRuleValue": "paths=atomic",
-    "networking.v1.IPBlock": "except=atomic",
-    "networking.v1.IngressLoadBalancerIngress": "ports=atomic",
-    "networking.v1.IngressLoadBalancerStatus": "ingress=atomic",
-    "networking.v1.IngressSpec": "rules=atomic tls=atomic",
-    "networking.v1.IngressTLS": "hosts=atomic",
-    "networking.v1.NetworkPolicyEgressRule": "ports=atomic to=atomic",
-    "networking.v1.NetworkPolicyIngressRule": "from=atomic ports=atomic",
-    "networking.v1.NetworkPolicySpec": "egress=atomic ingress=atomic policyTypes=atomic",
-    "networking.v1.ServiceCIDRSpec": "cidrs=atomic",
-    "networking.v1.ServiceCIDRStatus": "conditions=map:type",
-    "node.v1.Scheduling": "nodeSelector=atomic tolerations=atomic",
-    "policy.v1.PodDisruptionBudgetStatus": "conditions=map:type",
-    "rbac.v1.AggregationRule": "clusterRoleSelectors=atomic",
-    "rbac.v1.ClusterRole": "rules=atomic",
-    "rbac.v1.ClusterRoleBinding": "subjects=atomic",
-    "rbac.v1.PolicyRule": (
-        "apiGroups=atomic nonResourceURLs=atomic resourceNames=atomic resources=atomic "
-        "verbs=atomic"
-    ),
-    "rbac.v1.Role": "rules=atomic",
-    "rbac.v1.RoleBinding": "subjects=atomic",
-    "storage.v1.CSIDriverSpec": "tokenRequests=atomic volumeLifecycleModes=set",
-    "storage.v1.CSINodeDriver": "topologyKeys=atomic",
-    "storage.v1.CSINodeSpec": "drivers=map:name",
-    "storage.v1.CSINodeStatus": "storageHealth=map:name",
-    "storage.v1.StorageClass": "allowedTopologies=atomic mountOptions=atomic",
-    "storage.v1.StorageHealth": "healthConditions=atomic",
-}
-
-# Go structs marked +structType=atomic or +mapType=atomic.
-_ATOMIC_TYPES = frozenset(
-    (
-        "meta.v1.LabelSelector meta.v1.OwnerReference "
-        "autoscaling.v1.CrossVersionObjectReference core.v1.ConfigMapKeySelector "
-        "core.v1.EndpointAddress core.v1.EndpointPort core.v1.EvictionResponder "
-        "core.v1.FileKeySelector core.v1.LocalObjectReference core.v1.NodeSelector "
-        "core.v1.NodeSelectorTerm core.v1.ObjectFieldSelector core.v1.ObjectReference "
-        "core.v1.ResourceFieldSelector core.v1.ScopeSelector core.v1.SecretKeySelector "
-        "core.v1.SecretReference core.v1.TopologySelectorTerm "
-        "core.v1.TypedLocalObjectReference discovery.v1.EndpointPort "
-        "networking.v1.ServiceBackendPort rbac.v1.RoleRef rbac.v1.Subject"
-    ).split()
-)
-
 _SCALAR_TYPES = frozenset(("str", "bool", "i32", "i64", "f64", "bytes"))
 _OPAQUE_SCALARS = frozenset(("meta.v1.Time", "meta.v1.MicroTime", "intstr.IntOrString", "resource.Quantity"))
 _KEY_DEFAULTS = {"protocol": "TCP"}  # the only key field with a default in the built-in schemas
 
-_MARKERS: dict[str, dict[str, str]] = {
-    msg: dict(item.split("=", 1) for item in spec.split()) for msg, spec in _FIELD_MARKERS.items()
-}
+
+
+def _marker(tags: dict[str, Any]) -> str | None:
+    """A field's marker for the atoms: ``atomic``/``set``/``map:k1,k2`` (lists),
+    ``atomic``/``granular`` (maps and structs)."""
+    if "list" in tags:
+        return "map:" + ",".join(tags["keys"]) if tags["list"] == "map" else str(tags["list"])
+    return tags.get("map") or tags.get("struct")
+
+
+# Markers of k8s.io/api struct fields by Go struct (the shared table,
+# :mod:`cloudlet.api.field_markers`). A list field not listed is atomic.
+_MARKERS: dict[str, dict[str, str]] = {}
+for (_msg, _json), _tags in field_tags().items():
+    _m = _marker(_tags)
+    if _m is not None:
+        _MARKERS.setdefault(_msg, {})[_json] = _m
+del _msg, _json, _tags, _m
 _MESSAGE_ATOMS: dict[str, Atom] = {}
 
 
@@ -335,6 +171,8 @@ def _field_atom(msg_name: str, f: Any) -> Atom:
         return Atom(MAP, fields={}, elem=elem, atomic=marker == "atomic")
     if marker == "atomic" and elem.kind == MAP and not elem.atomic:
         return Atom(MAP, make_fields=lambda: elem.fields, elem=elem.elem, atomic=True)
+    if marker == "granular" and elem.kind == MAP and elem.atomic:  # +structType=granular
+        return Atom(MAP, make_fields=lambda: elem.fields, elem=elem.elem, atomic=False)
     return elem
 
 
@@ -362,7 +200,7 @@ def message_atom(msg_name: str) -> Atom:
             MAP,
             make_fields=lambda: _message_fields(msg_name),
             elem=None,
-            atomic=msg_name in _ATOMIC_TYPES,
+            atomic=msg_name in ATOMIC_STRUCTS,
         )
     _MESSAGE_ATOMS[msg_name] = atom
     return atom
