@@ -80,6 +80,14 @@ class Config:
     store: str = "sqlite"  # sqlite | memory
     compact_interval: float = 300.0
     min_history: int = 1000
+    scheduler: bool = True  # run the default scheduler in-process
+    scheduler_config: str | None = None  # YAML plugin selection, see cloudlet.scheduler.config
+    hollow_nodes: int = 0  # hollow nodes to register at start (hollow-node-0..N-1)
+    hollow_node_cpu: str = "32"
+    hollow_node_memory: str = "256Gi"
+    hollow_node_pods: int = 110
+    hollow_heartbeat_interval: float = 10.0  # seconds between Lease renewals
+    node_monitor_grace_period: float = 40.0  # lease age after which a node goes Unknown
 
 
 class Server:
@@ -96,6 +104,8 @@ class Server:
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.ready_seconds = 0.0
+        self.scheduler: Any = None  # cloudlet.scheduler.Scheduler once started
+        self.hollow: Any = None  # cloudlet.node.hollow.HollowNodes once started
 
     async def start(self) -> float:
         """Start serving; returns seconds from call to ready."""
@@ -120,12 +130,17 @@ class Server:
         await self._bootstrap()
         self._serve_custom_resources()
         app, self.handlers = build_app(self.api, self.registry, self.creds.token)
+        from cloudlet.api import binding
+
+        binding.install(self.handlers)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.bind, cfg.port, ssl_context=ssl_context(self.creds), backlog=1024)
         await site.start()
         self._tasks.append(asyncio.create_task(self._compactor(), name="compactor"))
         self._start_controllers()
+        self._start_scheduler()
+        await self._start_nodes()
         self.ready_seconds = time.perf_counter() - t0
         log.info("ready", extra={"url": f"https://{cfg.bind}:{cfg.port}", "seconds": round(self.ready_seconds, 3)})
         return self.ready_seconds
@@ -139,6 +154,44 @@ class Server:
         assert self.api is not None
         for coro in builtin.control_loops(self.api):
             self._tasks.append(asyncio.create_task(coro))
+
+    async def _start_nodes(self) -> None:
+        """The hollow-node manager (adopts every node annotated hollow, see
+        :mod:`cloudlet.node.hollow`), ``--hollow-nodes`` worth of new nodes, and
+        the node lifecycle controller."""
+        from cloudlet.client.local import LocalClient
+        from cloudlet.controllers.nodelifecycle import NodeLifecycleController
+        from cloudlet.node.hollow import NODES, HollowNodes
+        from cloudlet.node.objects import HollowSpec, is_hollow
+
+        assert self.api is not None
+        cfg = self.config
+        client = LocalClient(self.api)
+        spec = HollowSpec(cpu=cfg.hollow_node_cpu, memory=cfg.hollow_node_memory, pods=cfg.hollow_node_pods)
+        heartbeat = min(cfg.hollow_heartbeat_interval, cfg.node_monitor_grace_period / 4)  # never flap
+        self.hollow = HollowNodes(client, spec=spec, heartbeat_interval=heartbeat,
+                                  lease_duration=max(1, round(cfg.node_monitor_grace_period)))
+        self._tasks.append(asyncio.create_task(self.hollow.run(), name="hollow-nodes"))
+        lifecycle = NodeLifecycleController(client, grace_period=cfg.node_monitor_grace_period)
+        self._tasks.append(asyncio.create_task(lifecycle.run(), name="node-lifecycle"))
+        if cfg.hollow_nodes > 0:
+            existing = await client.list(NODES)
+            missing = cfg.hollow_nodes - sum(1 for n in existing.get("items") or () if is_hollow(n))
+            if missing > 0:
+                await self.hollow.add(missing)
+
+    def _start_scheduler(self) -> None:
+        """The default scheduler (:mod:`cloudlet.scheduler`), binding through ``pods/binding``."""
+        if not self.config.scheduler:
+            return
+        from cloudlet.client.local import LocalClient
+        from cloudlet.scheduler import Scheduler, build_profile, load_profile
+
+        assert self.api is not None
+        cfg = self.config
+        profile = load_profile(cfg.scheduler_config) if cfg.scheduler_config else build_profile()
+        self.scheduler = Scheduler(LocalClient(self.api), profile=profile)
+        self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
 
     def _serve_custom_resources(self) -> None:
         """Serve every stored CRD again before the listener opens (restarts)."""

@@ -11,8 +11,12 @@ from tests.e2e.harness import CloudletProcess, api_client
 
 
 @pytest.fixture(scope="module")
-def cloudlet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
-    proc = CloudletProcess(tmp_path_factory.mktemp("cloudlet"))
+def cloudlet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudletProcess]:
+    # a module testing API semantics alone sets CLOUDLET_CONTROLLERS = "*,-deployment,-replicaset" so that no
+    # controller writes its objects between a request and the check (kube-controller-manager --controllers syntax)
+    controllers = getattr(request.module, "CLOUDLET_CONTROLLERS", None)
+    proc = CloudletProcess(tmp_path_factory.mktemp("cloudlet"),
+                           env={"CLOUDLET_CONTROLLERS": controllers} if controllers else {})
     proc.start()
     yield proc
     proc.stop()

@@ -37,6 +37,7 @@ class CloudletProcess:
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
     memory_limit: int | None = None  # bytes of address space (RLIMIT_AS) for the server process
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for the server process
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     _ctx: ssl.SSLContext | None = field(default=None, repr=False)
@@ -69,6 +70,7 @@ class CloudletProcess:
             stdout=logf,
             stderr=logf,
             preexec_fn=cap if limit is not None else None,
+            env={**os.environ, **self.env} if self.env else None,
         )
         logf.close()
         deadline = t0 + timeout

@@ -10,6 +10,9 @@ import pytest
 
 from tests.e2e.harness import CloudletProcess
 
+# API semantics: no workload controller writes these objects behind the test's back
+CLOUDLET_CONTROLLERS = "*,-deployment,-replicaset"
+
 
 def get(kubectl, *args: str) -> dict:
     return json.loads(kubectl("get", *args, "-o", "json").stdout)

@@ -10,6 +10,9 @@ import yaml
 
 from tests.e2e.harness import CloudletProcess
 
+# API semantics: no workload controller writes these objects behind the test's back
+CLOUDLET_CONTROLLERS = "*,-deployment,-replicaset"
+
 OBJECTS = """
 apiVersion: apps/v1
 kind: Deployment

@@ -12,6 +12,9 @@ import pytest
 
 from tests.e2e.harness import CloudletProcess, KubectlStream, wait_until
 
+# API semantics: no workload controller writes these objects behind the test's back
+CLOUDLET_CONTROLLERS = "*,-deployment,-replicaset"
+
 
 def get(kubectl, *args: str) -> dict | None:
     p = kubectl("get", *args, "-o", "json", check=False)

@@ -13,6 +13,9 @@ from kubernetes.client.rest import ApiException
 
 from tests.e2e.harness import CloudletProcess
 
+# API semantics: no workload controller writes these objects behind the test's back
+CLOUDLET_CONTROLLERS = "*,-deployment,-replicaset"
+
 NS = "default"
 
 

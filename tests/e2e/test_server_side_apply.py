@@ -12,6 +12,9 @@ from kubernetes.client.rest import ApiException
 
 from tests.e2e.harness import CloudletProcess, wait_until
 
+# API semantics: no workload controller writes these objects behind the test's back
+CLOUDLET_CONTROLLERS = "*,-deployment,-replicaset"
+
 APPLY = "application/apply-patch+yaml"
 
 

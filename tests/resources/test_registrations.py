@@ -12,7 +12,7 @@ from ._helpers import kind
 EXPECTED = {
     ("", "v1", "namespaces"): ("Namespace", "namespace", False, ("ns",), (), ("status",), True),
     ("", "v1", "nodes"): ("Node", "node", False, ("no",), (), ("status",), True),
-    ("", "v1", "pods"): ("Pod", "pod", True, ("po",), ("all",), ("status",), True),
+    ("", "v1", "pods"): ("Pod", "pod", True, ("po",), ("all",), ("status", "binding"), True),
     ("", "v1", "services"): ("Service", "service", True, ("svc",), ("all",), ("status",), True),
     ("", "v1", "endpoints"): ("Endpoints", "endpoints", True, ("ep",), (), (), False),
     ("", "v1", "configmaps"): ("ConfigMap", "configmap", True, ("cm",), (), (), False),

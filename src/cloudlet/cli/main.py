@@ -42,6 +42,15 @@ def up(
     compact_interval: float = typer.Option(300.0, "--compact-interval", help="Seconds between store compactions."),
     min_history: int = typer.Option(1000, "--min-history", help="Revisions of watch history kept by compaction."),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
+    hollow_nodes: int = typer.Option(0, "--hollow-nodes", min=0, help="Register this many hollow (fake) nodes."),
+    hollow_node_cpu: str = typer.Option("32", "--hollow-node-cpu", help="CPU capacity of each hollow node."),
+    hollow_node_memory: str = typer.Option("256Gi", "--hollow-node-memory", help="Memory capacity of each hollow node."),
+    hollow_node_pods: int = typer.Option(110, "--hollow-node-pods", min=1, help="Pod capacity of each hollow node."),
+    node_monitor_grace_period: float = typer.Option(
+        40.0, "--node-monitor-grace-period", help="Seconds without a lease renewal before a node goes Unknown."),
+    scheduler_config: Path = typer.Option(
+        None, "--scheduler-config", help="YAML choosing the scheduler's filter/score plugins and weights."),
+    scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Run the built-in pod scheduler."),
 ) -> None:
     """Start cloudlet in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
     from cloudlet.server import Config, run_forever, setup_logging
@@ -50,6 +59,10 @@ def up(
     cfg = Config(
         data_dir=_data_dir(data_dir), port=port, bind=bind,
         compact_interval=compact_interval, min_history=min_history,
+        hollow_nodes=hollow_nodes, hollow_node_cpu=hollow_node_cpu, hollow_node_memory=hollow_node_memory,
+        hollow_node_pods=hollow_node_pods, node_monitor_grace_period=node_monitor_grace_period,
+        scheduler_config=str(scheduler_config) if scheduler_config else None,
+        scheduler=scheduler,
     )
 
     def ready(server: object) -> None:
@@ -87,6 +100,81 @@ def kubeconfig(
         console.print(f"[red]no kubeconfig at {path}[/]: run `cloudlet up` first")
         raise typer.Exit(1)
     print(path)
+
+
+node_app = typer.Typer(no_args_is_help=True, help="Add, stop and resume nodes of a running cloudlet.")
+app.add_typer(node_app, name="node")
+
+
+def _kubeconfig(data_dir: Path | None, kubeconfig: Path | None) -> Path:
+    path = kubeconfig or _data_dir(data_dir) / "kubeconfig.yaml"
+    if not path.exists():
+        console.print(f"[red]no kubeconfig at {path}[/]: run `cloudlet up` first or pass --kubeconfig")
+        raise typer.Exit(1)
+    return path
+
+
+@node_app.command("add")
+def node_add(
+    hollow: bool = typer.Option(False, "--hollow", help="Add hollow nodes (the only kind for now)."),
+    count: int = typer.Option(1, "--count", min=1, help="How many (named hollow-node-<i>, lowest free i)."),
+    name: list[str] = typer.Option(None, "--name", help="Node name (repeatable); overrides --count."),
+    cpu: str = typer.Option("32", "--cpu", help="CPU capacity."),
+    memory: str = typer.Option("256Gi", "--memory", help="Memory capacity."),
+    pods: int = typer.Option(110, "--pods", min=1, help="Pod capacity."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="The data directory given to `cloudlet up`."),
+    kubeconfig: Path = typer.Option(None, "--kubeconfig", help="Kubeconfig of the server (default: the data dir's)."),
+) -> None:
+    """Register nodes with a running server. A hollow node is a Node annotated
+    node.cloudlet.dev/hollow=true: the server adopts it, heartbeats its Lease
+    and marks pods bound to it Running."""
+    if not hollow:
+        console.print("[red]error:[/] only hollow nodes can be added for now: pass --hollow")
+        raise typer.Exit(2)
+    from cloudlet.node.cli import add_hollow_nodes
+    from cloudlet.node.objects import HollowSpec
+
+    path = _kubeconfig(data_dir, kubeconfig)
+    spec = HollowSpec(cpu=cpu, memory=memory, pods=pods)
+    try:
+        added = asyncio.run(add_hollow_nodes(path, spec, count, name or None))
+    except Exception as e:  # an APIError or a transport failure: say it plainly
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from e
+    for n in added:
+        print(f"node/{n} created")
+
+
+@node_app.command("stop")
+def node_stop(
+    name: str = typer.Argument(..., help="The hollow node to halt (its heartbeat stops)."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="The data directory given to `cloudlet up`."),
+    kubeconfig: Path = typer.Option(None, "--kubeconfig", help="Kubeconfig of the server (default: the data dir's)."),
+) -> None:
+    """Halt a hollow node, as if its kubelet died (annotates it hollow-stopped)."""
+    _set_stopped(name, True, data_dir, kubeconfig)
+
+
+@node_app.command("resume")
+def node_resume(
+    name: str = typer.Argument(..., help="The hollow node to resume."),
+    data_dir: Path = typer.Option(None, "--data-dir", help="The data directory given to `cloudlet up`."),
+    kubeconfig: Path = typer.Option(None, "--kubeconfig", help="Kubeconfig of the server (default: the data dir's)."),
+) -> None:
+    """Resume a hollow node halted by `cloudlet node stop`."""
+    _set_stopped(name, False, data_dir, kubeconfig)
+
+
+def _set_stopped(name: str, stopped: bool, data_dir: Path | None, kubeconfig: Path | None) -> None:
+    from cloudlet.node.cli import set_hollow_stopped
+
+    path = _kubeconfig(data_dir, kubeconfig)
+    try:
+        asyncio.run(set_hollow_stopped(path, name, stopped))
+    except Exception as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from e
+    print(f"node/{name} {'stopped' if stopped else 'resumed'}")
 
 
 @app.command()

@@ -1,8 +1,10 @@
 """The control loops that run inside the API process.
 
 :func:`control_loops` is what :class:`cloudlet.server.Server` schedules at
-start-up: the namespace lifecycle controller, the garbage collector and the
-CRD controller (names, Established, serving, cleanup), all talking to the API
+start-up: the namespace lifecycle controller, the garbage collector, the
+CRD controller (names, Established, serving, cleanup) and the ReplicaSet
+and Deployment controllers (sharing one informer factory; ``CLOUDLET_CONTROLLERS=*,-deployment``
+switches those two off, see :func:`workload_controllers_enabled`), all talking to the API
 through one in-process
 :class:`~cloudlet.client.local.LocalClient`. Each coroutine runs until
 cancelled (server shutdown) and cleans up its informers and workers then.
@@ -10,14 +12,19 @@ cancelled (server shutdown) and cleans up its informers and workers then.
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Coroutine
 from typing import Any
 
 from cloudlet.api.objects import ObjectAPI
+from cloudlet.client.informer import SharedInformerFactory
 from cloudlet.client.local import LocalClient
 from cloudlet.controllers.crd import CRDController
+from cloudlet.controllers.deployment import DeploymentController
 from cloudlet.controllers.gc import GarbageCollector
 from cloudlet.controllers.namespace import NamespaceController
+from cloudlet.controllers.replicaset import ReplicaSetController
 
 
 def control_loops(api: ObjectAPI) -> list[Coroutine[Any, Any, None]]:
@@ -26,4 +33,26 @@ def control_loops(api: ObjectAPI) -> list[Coroutine[Any, Any, None]]:
         NamespaceController(client, api.registry).run(),
         GarbageCollector(client, api.registry).run(),
         CRDController(client, api.registry).run(),
-    ]
+    ] + ([_workloads(client)] if workload_controllers_enabled() else [])
+
+
+def workload_controllers_enabled(env: str | None = None) -> bool:
+    """Whether the ReplicaSet/Deployment controllers run: ``CLOUDLET_CONTROLLERS``
+    takes kube-controller-manager's ``--controllers`` syntax (``*`` all,
+    ``-deployment`` or ``-replicaset`` off); API-only tests (the fuzzers)
+    switch them off so nothing but the test writes their objects."""
+    raw = os.environ.get("CLOUDLET_CONTROLLERS", "*") if env is None else env
+    names = {n.strip() for n in raw.split(",") if n.strip()}
+    return not ({"-deployment", "-replicaset"} & names) and ("*" in names or {"deployment", "replicaset"} <= names)
+
+
+async def _workloads(client: LocalClient) -> None:
+    """The ReplicaSet and Deployment controllers over one shared informer factory."""
+    factory = SharedInformerFactory(client)
+    replicasets = ReplicaSetController(client, factory)
+    deployments = DeploymentController(client, factory)
+    factory.start()
+    try:
+        await asyncio.gather(replicasets.run(), deployments.run())
+    finally:
+        await factory.shutdown()

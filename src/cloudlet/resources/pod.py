@@ -93,6 +93,6 @@ SCHEMA = kind_schema(spec=POD_SPEC, status={"phase": S, "podIP": S, "podIPs": ar
 
 PODS = REGISTRY.add(ResourceType(
     group="", version="v1", kind="Pod", plural="pods", singular="pod", namespaced=True,
-    short_names=("po",), categories=("all",), subresources=("status",),
+    short_names=("po",), categories=("all",), subresources=("status", "binding"),
     default=default_pod, validate=with_types(SCHEMA, validate_pod), fields=pod_fields,
 ))

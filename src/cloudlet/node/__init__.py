@@ -1,0 +1,1 @@
+"""Node side of cloudlet: the node agent and its stand-ins (hollow nodes)."""
