@@ -81,7 +81,7 @@ async def basic(n_nodes: int, placed: int, n_pods: int) -> dict[str, Any]:
         sched.pods.add_handler(on_update=on_update)
         task = asyncio.create_task(sched.run())
         await create_all(client, [pod(f"init-{i}") for i in range(placed)], PODS)
-        while sum(1 for k in bound_at if k.startswith("init-")) < placed:
+        while sum(1 for k in bound_at if k.startswith("init-")) < placed:  # noqa: ASYNC110 (bench polling)
             await asyncio.sleep(0.05)
         names = [f"p-{i}" for i in range(n_pods)]
         t0 = time.perf_counter()
@@ -93,7 +93,7 @@ async def basic(n_nodes: int, placed: int, n_pods: int) -> dict[str, Any]:
                 await client.create(PODS, pod(nm))
 
         await asyncio.gather(*(w() for _ in range(16)))
-        while sum(1 for k in names if k in bound_at) < n_pods:
+        while sum(1 for k in names if k in bound_at) < n_pods:  # noqa: ASYNC110 (bench polling)
             await asyncio.sleep(0.05)
         t1 = max(bound_at[k] for k in names)
         task.cancel()
@@ -135,11 +135,11 @@ async def preempt(n_nodes: int = 500, low: int = 1000, high: int = 500) -> dict[
         task = asyncio.create_task(sched.run())
         kl = asyncio.create_task(kubelet())
         await create_all(client, [pod(f"low-{i}", cpu="2", priorityClassName="low") for i in range(low)], PODS)
-        while sum(1 for k in bound if k.startswith("low-")) < low:
+        while sum(1 for k in bound if k.startswith("low-")) < low:  # noqa: ASYNC110 (bench polling)
             await asyncio.sleep(0.05)
         t0 = time.perf_counter()
         await create_all(client, [pod(f"high-{i}", cpu="2", priorityClassName="high") for i in range(high)], PODS)
-        while sum(1 for k in bound if k.startswith("high-")) < high:
+        while sum(1 for k in bound if k.startswith("high-")) < high:  # noqa: ASYNC110 (bench polling)
             await asyncio.sleep(0.05)
         dt = time.perf_counter() - t0
         for t in (task, kl):
