@@ -80,3 +80,14 @@ async def test_create_in_missing_namespace_is_not_found(api: ObjectAPI) -> None:
     with pytest.raises(APIError) as e:
         await api.create(rt("configmaps"), "nope", {"metadata": {"name": "c"}})
     assert e.value.code == 404 and e.value.message == 'namespaces "nope" not found'
+
+
+async def test_pods_get_default_not_ready_and_unreachable_tolerations(api: ObjectAPI) -> None:
+    pod = await api.create(
+        rt("pods"), "default",
+        {"metadata": {"name": "t"}, "spec": {"containers": [{"name": "c", "image": "busybox"}],
+                                             "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                                                              "effect": "NoExecute", "tolerationSeconds": 5}]}},
+    )
+    tol = {t["key"]: t.get("tolerationSeconds") for t in pod["spec"]["tolerations"]}
+    assert tol == {"node.kubernetes.io/unreachable": 5, "node.kubernetes.io/not-ready": 300}

@@ -298,6 +298,9 @@ def _restore(cloudlet: CloudletProcess, path: str, name: str, kind: str) -> None
         return
     body = json.loads(json.dumps(TARGETS[kind][1]))
     body["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+    if isinstance(body.get("spec"), dict) and isinstance(cur.get("spec"), dict) and "tolerations" in cur["spec"]:
+        # tolerations added at create (DefaultTolerationSeconds) may not be removed by an update
+        body["spec"]["tolerations"] = cur["spec"]["tolerations"]
     code, resp = cloudlet.request("PUT", f"{path}/{name}", body)
     assert code == 200, resp
 

@@ -91,8 +91,39 @@ def pod_fields(obj: Obj) -> dict[str, str]:
 SCHEMA = kind_schema(spec=POD_SPEC, status={"phase": S, "podIP": S, "podIPs": arr({"ip": S}), "hostIP": S,
                                             "conditions": arr(OBJ), "containerStatuses": arr(OBJ), "qosClass": S})
 
+DEFAULT_TOLERATION_SECONDS = 300
+_NODE_PROBLEM_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def add_default_tolerations(pod: Obj) -> None:
+    """What Kubernetes' DefaultTolerationSeconds admission does on create: pods tolerate
+    the not-ready and unreachable NoExecute taints for 300 s unless they say otherwise."""
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return
+    tolerations = spec.get("tolerations")
+    if tolerations is None:
+        tolerations = []
+    if not isinstance(tolerations, list):
+        return  # validation reports it
+    for key in _NODE_PROBLEM_TAINTS:
+        covered = any(
+            isinstance(t, dict)
+            and (t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"))
+            and t.get("effect") in (None, "", "NoExecute")
+            for t in tolerations
+        )
+        if not covered:
+            tolerations.append({
+                "key": key, "operator": "Exists", "effect": "NoExecute",
+                "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+            })
+    spec["tolerations"] = tolerations
+
+
 PODS = REGISTRY.add(ResourceType(
     group="", version="v1", kind="Pod", plural="pods", singular="pod", namespaced=True,
     short_names=("po",), categories=("all",), subresources=("status", "binding"),
     default=default_pod, validate=with_types(SCHEMA, validate_pod), fields=pod_fields,
+    prepare_create=add_default_tolerations,
 ))
