@@ -131,6 +131,8 @@ spec:
             nodeSelectorTerms:
             - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [hollow-node-0, hollow-node-1]}]
       containers: [{name: web, image: nginx:1.27}]
+      tolerations:  # leave an unreachable node after 1 s instead of the default 300 s
+      - {key: node.kubernetes.io/unreachable, operator: Exists, effect: NoExecute, tolerationSeconds: 1}
 """
 
 
@@ -151,7 +153,7 @@ def test_stopped_node_pods_are_evicted_and_rescheduled(cluster: CloudletProcess)
     other = "hollow-node-1" if victim_node == "hollow-node-0" else "hollow-node-0"
     doomed = {p["metadata"]["name"] for p in _heal_pods(cluster) if p["spec"]["nodeName"] == victim_node}
     _cli(cluster, "node", "stop", victim_node)
-    # no toleration for unreachable: evicted as soon as the node is tainted, replaced on the other node
+    # unreachable tolerated for 1 s: evicted shortly after the node is tainted, replaced on the other node
     wait_until(lambda: _running_on(cluster) == [other, other], timeout=float(GRACE) + 20, what="rescheduled")
     assert all(p["metadata"].get("deletionTimestamp") for p in _heal_pods(cluster) if p["metadata"]["name"] in doomed)
     _cli(cluster, "node", "resume", victim_node)
