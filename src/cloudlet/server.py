@@ -147,10 +147,8 @@ class Server:
 
     def _start_controllers(self) -> None:
         """Control loops that run inside the API process (namespace lifecycle, GC)."""
-        try:
-            from cloudlet.controllers import builtin
-        except ImportError:
-            return
+        from cloudlet.controllers import builtin
+
         assert self.api is not None
         for coro in builtin.control_loops(self.api):
             self._tasks.append(asyncio.create_task(coro))
@@ -212,10 +210,8 @@ class Server:
                 await api.create(ns_rt, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         pc_rt = self.registry.get("scheduling.k8s.io", "v1", "priorityclasses")
         if pc_rt is not None:
-            try:
-                from cloudlet.resources.scheduling import BUILTIN_PRIORITY_CLASSES
-            except ImportError:
-                BUILTIN_PRIORITY_CLASSES = []  # noqa: N806
+            from cloudlet.resources.scheduling import BUILTIN_PRIORITY_CLASSES
+
             for pc in BUILTIN_PRIORITY_CLASSES:
                 name = pc["metadata"]["name"]
                 if api.store.get(api.key(pc_rt, "", name)) is None:

@@ -165,6 +165,7 @@ class ObjectAPI:
         self.registry = registry
         # hooks run on create after validation, before the write (e.g. Service IP allocation)
         self.create_hooks: dict[str, list[Callable[[Obj], None]]] = {}
+        self._fields_cache: dict[int, tuple[ResourceType, frozenset[str]]] = {}
 
     # --- helpers -------------------------------------------------------------
 
@@ -299,7 +300,17 @@ class ObjectAPI:
             pass
         return fields
 
-    def supported_fields(self, rt: ResourceType) -> set[str]:
+    def supported_fields(self, rt: ResourceType) -> frozenset[str]:
+        """Field-selector labels of ``rt`` (computed once per resource type, not per request)."""
+        cached = self._fields_cache.get(id(rt))
+        if cached is not None and cached[0] is rt:
+            return cached[1]
+        names = frozenset(self._probe_fields(rt))
+        self._fields_cache[id(rt)] = (rt, names)
+        return names
+
+    @staticmethod
+    def _probe_fields(rt: ResourceType) -> set[str]:
         probe: Obj = {"metadata": {"name": "", "namespace": ""}}
         names = {"metadata.name"}
         if rt.namespaced:

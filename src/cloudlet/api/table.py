@@ -12,15 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from cloudlet.resources.registry import AGE_COLUMN, NAME_COLUMN, Column, ResourceType
+from cloudlet.resources.tables import TABLES, age
 
 Obj = dict[str, Any]
 
 
 def _printer(rt: ResourceType) -> tuple[list[Column], Callable[[Obj], list[Any]]]:
-    try:
-        from cloudlet.resources.tables import TABLES, age
-    except ImportError:  # pragma: no cover - tables module always ships
-        TABLES, age = {}, None  # type: ignore[assignment]
     found = TABLES.get(rt.storage_key) or TABLES.get(rt.key)
     if found is not None:
         return found
@@ -28,7 +25,7 @@ def _printer(rt: ResourceType) -> tuple[list[Column], Callable[[Obj], list[Any]]
         return rt.columns, rt.table
 
     def default_row(obj: Obj) -> list[Any]:
-        return [obj.get("metadata", {}).get("name", ""), age(obj) if age else ""]
+        return [obj.get("metadata", {}).get("name", ""), age(obj)]
 
     return [NAME_COLUMN, AGE_COLUMN], default_row
 
