@@ -4,7 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= /usr/bin/python3
 # Debian packages cloudlet needs on the machine (checked one by one; apt only runs for missing ones)
-APT_PACKAGES := python3 python3-venv python3-dev ca-certificates openssl sqlite3 iproute2 procps
+APT_PACKAGES := python3 python3-venv python3-dev ca-certificates openssl sqlite3 iproute2 procps \
+  runc containernetworking-plugins iptables nftables busybox-static docker-registry conmon curl
 RUN_ARGS ?=
 
 .PHONY: install run test lint bench clean

@@ -1,0 +1,1 @@
+"""Sandbox handlers behind one interface (see interface.py): runc, microvm, wasm."""
