@@ -36,8 +36,8 @@ from cloudlet.api.protobuf import (
     PROTOBUF,
     ProtobufError,
     UnsupportedKindError,
-    _schema,
     decode_protobuf,
+    schema,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "protobuf"
@@ -861,10 +861,10 @@ def test_value_budget_bounds_amplification() -> None:
 
 
 def test_schema_references_resolve_and_every_kind_decodes_empty() -> None:
-    schema = _schema()
-    assert len(schema) > 300
+    messages = schema()
+    assert len(messages) > 300
     for (api_version, kind), target in protobuf_schema.KINDS.items():
-        assert target in schema
+        assert target in messages
         obj = decode_protobuf(envelope(api_version, kind, b""))
         assert obj["apiVersion"] == api_version and obj["kind"] == kind
 
@@ -899,14 +899,14 @@ def test_required_kinds_are_covered() -> None:
 
 def test_pod_spec_table_is_complete() -> None:
     # Spot-check field numbers against core/v1 generated.proto.
-    pod_spec = _schema()["core.v1.PodSpec"].by_num
+    pod_spec = schema()["core.v1.PodSpec"].by_num
     assert pod_spec[2].json == "containers" and pod_spec[20].json == "initContainers"
     assert (
         pod_spec[34].json == "ephemeralContainers"
         and pod_spec[33].json == "topologySpreadConstraints"
     )
     assert pod_spec[39].json == "resourceClaims" and pod_spec[18].json == "affinity"
-    container = _schema()["core.v1.Container"].by_num
+    container = schema()["core.v1.Container"].by_num
     assert container[22].json == "startupProbe" and container[19].json == "envFrom"
 
 
@@ -999,7 +999,7 @@ def schema_message(draw: st.DrawFn, name: str, depth: int = 0) -> bytes:
             else:
                 out += ld(num, draw(st.text(max_size=4)))
         return out
-    msg = _schema()[name]
+    msg = schema()[name]
     for _ in range(draw(st.integers(0, 5 if depth < 5 else 0))):
         f = draw(st.sampled_from(msg.fields))
         if draw(st.integers(0, 20)) == 0:  # a wrong wire type now and then

@@ -17,13 +17,14 @@ import re
 from typing import Any
 
 from cloudlet.api import protobuf
+from cloudlet.api.jsonkinds import go_json_kind
 from cloudlet.api.protobuf_schema import KINDS
 
-_OPAQUE = set(protobuf._SPECIAL)  # custom-JSON types: values, not structs
+_OPAQUE = set(protobuf.OPAQUE_TYPES)  # custom-JSON types: values, not structs
 
 
 def _field_map(msg_name: str) -> dict[str, Any]:
-    schema = protobuf._schema()
+    schema = protobuf.schema()
     msg = schema[msg_name]
     out: dict[str, Any] = {}
     for f in msg.fields:
@@ -77,16 +78,6 @@ def _go_name(t: str) -> str:
     return _GO_TYPE.get(t) or "v1." + t.rsplit(".", 1)[-1]
 
 
-def _json_kind(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
 
 
 def _scalar_error(v: Any, typ: str, path: str) -> str | None:
@@ -111,7 +102,7 @@ def _scalar_error(v: Any, typ: str, path: str) -> str | None:
         return None
     if ok:
         return None
-    return f"json: cannot unmarshal {_json_kind(v)} into Go struct field {path} of type {go}"
+    return f"json: cannot unmarshal {go_json_kind(v)} into Go struct field {path} of type {go}"
 
 
 def _special_error(v: Any, typ: str, path: str) -> str | None:
@@ -119,12 +110,12 @@ def _special_error(v: Any, typ: str, path: str) -> str | None:
         return None
     if typ in ("meta.v1.Time", "meta.v1.MicroTime"):
         if not isinstance(v, str):
-            return f"json: cannot unmarshal {_json_kind(v)} into Go struct field {path} of type string"
+            return f"json: cannot unmarshal {go_json_kind(v)} into Go struct field {path} of type string"
         if v and not _RFC3339.fullmatch(v):
             return f'parsing time "{v}" as "2006-01-02T15:04:05Z07:00": cannot parse "{v}" as "2006"'
     elif typ == "intstr.IntOrString":
         if not (isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))):
-            return f"json: cannot unmarshal {_json_kind(v)} into Go struct field {path} of type intstr.IntOrString"
+            return f"json: cannot unmarshal {go_json_kind(v)} into Go struct field {path} of type intstr.IntOrString"
     elif typ == "resource.Quantity":
         if not (isinstance(v, str) or (isinstance(v, int | float) and not isinstance(v, bool))):
             return f"quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$' ({path})"
@@ -153,13 +144,13 @@ def _walk_message(
         if f.label == "[]":
             if not isinstance(v, list):
                 if not (f.type == "bytes" and isinstance(v, str)):
-                    bad.append(f"json: cannot unmarshal {_json_kind(v)} into Go struct field {here} of type []{_go_name(f.type)}")
+                    bad.append(f"json: cannot unmarshal {go_json_kind(v)} into Go struct field {here} of type []{_go_name(f.type)}")
                 continue
             for i, item in enumerate(v):
                 _walk_value(item, f, f"{here}[{i}]", out, bad)
         elif f.label == "{}":
             if not isinstance(v, dict):
-                bad.append(f"json: cannot unmarshal {_json_kind(v)} into Go struct field {here} of type map[string]{_go_name(f.type)}")
+                bad.append(f"json: cannot unmarshal {go_json_kind(v)} into Go struct field {here} of type map[string]{_go_name(f.type)}")
                 continue
             for mk, item in v.items():
                 _walk_value(item, f, f"{here}[{mk}]", out, bad)
@@ -178,7 +169,7 @@ def _walk_value(v: Any, f: Any, path: str, out: list[str], bad: list[str]) -> No
         if err:
             bad.append(err)
         return
-    msg = protobuf._schema().get(f.type)
+    msg = protobuf.schema().get(f.type)
     if msg is None or v is None:
         return
     if msg.wrapper:  # a Go named slice: the value is the bare list
@@ -190,7 +181,7 @@ def _walk_value(v: Any, f: Any, path: str, out: list[str], bad: list[str]) -> No
     if isinstance(v, dict):
         _walk_message(v, f.type, path + ".", out, bad)
     else:
-        bad.append(f"json: cannot unmarshal {_json_kind(v)} into Go struct field {path} of type {_go_name(f.type)}")
+        bad.append(f"json: cannot unmarshal {go_json_kind(v)} into Go struct field {path} of type {_go_name(f.type)}")
 
 
 _ZERO = {"str": "", "bool": False, "i32": 0, "i64": 0, "f64": 0}
@@ -225,7 +216,7 @@ def _fill(value: dict[str, Any], msg_name: str) -> None:
             continue
         if f.label == "[]" and isinstance(v, list):
             for item in v:
-                if isinstance(item, dict) and not protobuf._schema()[f.type].wrapper:
+                if isinstance(item, dict) and not protobuf.schema()[f.type].wrapper:
                     _fill(item, f.type)
-        elif f.label in ("", "*") and isinstance(v, dict) and not protobuf._schema()[f.type].wrapper:
+        elif f.label in ("", "*") and isinstance(v, dict) and not protobuf.schema()[f.type].wrapper:
             _fill(v, f.type)

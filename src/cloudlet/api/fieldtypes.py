@@ -147,7 +147,7 @@ _MESSAGE_ATOMS: dict[str, Atom] = {}
 def _type_atom(type_name: str) -> Atom:
     if type_name in _SCALAR_TYPES or type_name in _OPAQUE_SCALARS:
         return SCALAR_ATOM
-    if type_name not in protobuf._schema():
+    if type_name not in protobuf.schema():
         return DEDUCED  # FieldsV1, RawExtension: free-form JSON
     return message_atom(type_name)
 
@@ -177,7 +177,7 @@ def _field_atom(msg_name: str, f: Any) -> Atom:
 
 
 def _message_fields(msg_name: str) -> dict[str, Atom]:
-    msg = protobuf._schema()[msg_name]
+    msg = protobuf.schema()[msg_name]
     out: dict[str, Atom] = {}
     for f in msg.fields:
         if f.json == "":
@@ -192,7 +192,7 @@ def message_atom(msg_name: str) -> Atom:
     atom = _MESSAGE_ATOMS.get(msg_name)
     if atom is not None:
         return atom
-    msg = protobuf._schema()[msg_name]
+    msg = protobuf.schema()[msg_name]
     if msg.wrapper:  # a Go named slice (ExtraValue []string)
         atom = Atom(LIST, elem=_type_atom(msg.fields[0].type), atomic=True)
     else:

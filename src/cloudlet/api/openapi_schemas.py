@@ -321,10 +321,10 @@ def kind_definition_name(group: str, version: str, kind: str) -> str | None:
 @cache
 def _messages() -> dict[str, Any]:
     """Every message: the protobuf decoder's compiled tables plus :data:`_EXTRA_MESSAGES`."""
-    out: dict[str, Any] = dict(protobuf._schema())
+    out: dict[str, Any] = dict(protobuf.schema())
     for package, messages in _EXTRA_MESSAGES.items():
         for name, spec in messages.items():
-            msg = protobuf._parse_message(package, name, spec)
+            msg = protobuf.parse_message(package, name, spec)
             out[msg.name] = msg
     return out
 

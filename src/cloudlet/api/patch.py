@@ -56,6 +56,7 @@ from typing import Any, Final, TypeAlias
 import orjson
 
 from cloudlet.api.errors import APIError
+from cloudlet.api.jsonkinds import go_json_kind, go_value_type
 
 __all__ = [
     "MAX_JSON_PATCH_COPY_BYTES",
@@ -156,24 +157,11 @@ def _deep_copy(value: Any, what: str) -> Any:
         raise _bad_request(f"{what} is not a valid JSON document: {exc}") from None
 
 
-def _json_kind(v: Any) -> str:
-    """The JSON type name Go's encoding/json uses in its error messages."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
 
 
 def _json_equal(a: Any, b: Any) -> bool:
     """JSON equality: booleans are not numbers, 1 == 1.0, object key order is irrelevant."""
-    ka, kb = _json_kind(a), _json_kind(b)
+    ka, kb = go_json_kind(a), go_json_kind(b)
     if ka != kb:
         return False
     if ka == "object":
@@ -185,7 +173,7 @@ def _json_equal(a: Any, b: Any) -> bool:
 
 def _hkey(v: Any) -> tuple[Any, ...]:
     """A hashable identity for a JSON value, consistent with :func:`_json_equal` for scalars."""
-    kind = _json_kind(v)
+    kind = go_json_kind(v)
     if kind in ("object", "array"):
         return (kind, orjson.dumps(v, option=orjson.OPT_SORT_KEYS))
     return (kind, v)
@@ -224,12 +212,12 @@ def json_patch(doc: Any, ops: Any) -> Any:
         ops = []
     if not isinstance(ops, list):
         raise _bad_request(
-            f"json: cannot unmarshal {_json_kind(ops)} into Go value of type jsonpatch.Patch"
+            f"json: cannot unmarshal {go_json_kind(ops)} into Go value of type jsonpatch.Patch"
         )
     for op in ops:
         if op is not None and not isinstance(op, dict):
             raise _bad_request(
-                f"json: cannot unmarshal {_json_kind(op)} into Go value of type jsonpatch.Operation"
+                f"json: cannot unmarshal {go_json_kind(op)} into Go value of type jsonpatch.Operation"
             )
     if len(ops) > MAX_JSON_PATCH_OPERATIONS:
         raise PatchError(
@@ -698,7 +686,7 @@ def strategic_merge_patch(
         patch = {}
     if not isinstance(patch, dict):
         raise _bad_request(
-            f"json: cannot unmarshal {_json_kind(patch)} into Go value of type "
+            f"json: cannot unmarshal {go_json_kind(patch)} into Go value of type "
             "map[string]interface {}"
         )
     if doc is None:
@@ -917,7 +905,7 @@ def _validate_element_order(patch_list: list[Any], order: list[Any], merge_key: 
 
 def _require_map(item: Any) -> dict[str, Any]:
     if not isinstance(item, dict):
-        raise _bad_request(f"expected a map[string]interface {{}}, but received a {_go_type(item)}")
+        raise _bad_request(f"expected a map[string]interface {{}}, but received a {go_value_type(item)}")
     return item
 
 
@@ -928,15 +916,6 @@ def _require_merge_key(item: Any, merge_key: str) -> Any:
     return m[merge_key]
 
 
-def _go_type(v: Any) -> str:
-    return {
-        "null": "<nil>",
-        "bool": "bool",
-        "number": "float64",
-        "string": "string",
-        "array": "[]interface {}",
-        "object": "map[string]interface {}",
-    }[_json_kind(v)]
 
 
 def _merge_key_equal(a: Any, b: Any, merge_key: str) -> bool:
@@ -950,7 +929,7 @@ def _element_kind(*lists: list[Any]) -> str | None:
     kind: str | None = None
     for lst in lists:
         for item in lst:
-            k = _json_kind(item)
+            k = go_json_kind(item)
             if kind is None:
                 if k == "array":
                     raise _unprocessable("lists of lists are not supported")

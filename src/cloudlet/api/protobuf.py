@@ -222,7 +222,7 @@ _NUMERIC = {"bool", "i32", "i64", "f64"}
 
 
 @dataclass(frozen=True, slots=True)
-class _Field:
+class MessageField:
     num: int
     json: str  # "" for an inline (embedded) struct or a named-slice wrapper
     type: str  # scalar name or qualified message name
@@ -233,18 +233,18 @@ class _Field:
 
 
 @dataclass(frozen=True, slots=True)
-class _Message:
+class Message:
     name: str
-    fields: tuple[_Field, ...]
-    by_num: dict[int, _Field]
+    fields: tuple[MessageField, ...]
+    by_num: dict[int, MessageField]
     wrapper: bool  # Go named slice: the JSON value is the bare list
 
 
 _FIELD_RE = re.compile(r"(\w*)=(\d+):(\*|\[\]|\{)?([\w.]+)(\})?([?!]*)")
 
 
-def _parse_message(package: str, name: str, spec: str) -> _Message:
-    fields: list[_Field] = []
+def parse_message(package: str, name: str, spec: str) -> Message:
+    fields: list[MessageField] = []
     for token in spec.split():
         m = _FIELD_RE.fullmatch(token)
         if m is None or (m.group(3) == "{") != (m.group(5) == "}"):
@@ -254,23 +254,23 @@ def _parse_message(package: str, name: str, spec: str) -> _Message:
         is_message = typ not in _SCALAR_WIRE
         if is_message and "." not in typ:
             typ = f"{package}.{typ}"
-        fields.append(_Field(int(num), json, typ, label, "?" in flags, "!" in flags, is_message))
+        fields.append(MessageField(int(num), json, typ, label, "?" in flags, "!" in flags, is_message))
     wrapper = len(fields) == 1 and fields[0].json == "" and fields[0].label == "[]"
     if (
         any(f.json == "" and (f.label not in ("", "*") or not f.message) for f in fields)
         and not wrapper
     ):
         raise ValueError(f"bad inline field in {package}.{name}")
-    return _Message(f"{package}.{name}", tuple(fields), {f.num: f for f in fields}, wrapper)
+    return Message(f"{package}.{name}", tuple(fields), {f.num: f for f in fields}, wrapper)
 
 
 @cache
-def _schema() -> dict[str, _Message]:
+def schema() -> dict[str, Message]:
     """Compile ``MESSAGES`` once, checking that every reference resolves."""
-    out: dict[str, _Message] = {}
+    out: dict[str, Message] = {}
     for package, messages in MESSAGES.items():
         for name, spec in messages.items():
-            msg = _parse_message(package, name, spec)
+            msg = parse_message(package, name, spec)
             out[msg.name] = msg
     for msg in out.values():
         for f in msg.fields:
@@ -414,6 +414,8 @@ _SPECIAL: dict[str, Callable[[bytes | None, _Ctx], Any]] = {
     "runtime.RawExtension": _raw_extension,
 }
 # Types whose Go Unmarshal replaces rather than merges when the field repeats.
+# Types with their own JSON form (times, quantities, raw JSON): values, not structs.
+OPAQUE_TYPES: frozenset[str] = frozenset(_SPECIAL)
 _REPLACING = {"meta.v1.Time", "meta.v1.MicroTime"}
 
 
@@ -459,7 +461,7 @@ def _value(typ: str, is_message: bool, v: Any, ctx: _Ctx) -> Any:
     return _decode(typ, v, ctx) if is_message else _scalar(typ, v)
 
 
-def _map_entry(f: _Field, entry: bytes, ctx: _Ctx) -> tuple[str, Any]:
+def _map_entry(f: MessageField, entry: bytes, ctx: _Ctx) -> tuple[str, Any]:
     key = ""
     val: Any = _ABSENT
     want = _LEN if f.message else _SCALAR_WIRE[f.type]
@@ -485,7 +487,7 @@ def _decode(name: str, data: bytes | None, ctx: _Ctx) -> Any:
     special = _SPECIAL.get(name)
     if special is not None:
         return special(data, ctx)
-    msg = _schema()[name]
+    msg = schema()[name]
     raw: dict[int, Any] = {}
     if data:
         for num, wt, v in _fields(data):

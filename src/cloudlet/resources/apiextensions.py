@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 from cloudlet.api import errors
 from cloudlet.api.errors import FieldError, forbidden_field, invalid_value, not_supported, required
+from cloudlet.api.jsonkinds import go_json_kind
 from cloudlet.resources._util import index
 from cloudlet.resources.crd_structural import validate_version_schema
 from cloudlet.resources.registry import NAME_COLUMN, REGISTRY, Column, ResourceType
@@ -143,14 +144,6 @@ SCHEMA_FIELDS: Obj = {
 }
 
 
-def _kind_of(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    return "array" if isinstance(v, list) else "object"
 
 
 def _go_type(t: Any) -> str:
@@ -183,18 +176,18 @@ def _walk(v: Any, t: Any, path: str, unknown: list[str], bad: list[str]) -> None
         F: isinstance(v, int | float) and not isinstance(v, bool),
     }.get(t) if isinstance(t, str) and t != SCHEMA else None
     if ok is False:
-        bad.append(f"json: cannot unmarshal {_kind_of(v)} into Go struct field {path} of type {_go_type(t)}")
+        bad.append(f"json: cannot unmarshal {go_json_kind(v)} into Go struct field {path} of type {_go_type(t)}")
         return
     if isinstance(t, list):
         if not isinstance(v, list):
-            bad.append(f"json: cannot unmarshal {_kind_of(v)} into Go struct field {path} of type {_go_type(t)}")
+            bad.append(f"json: cannot unmarshal {go_json_kind(v)} into Go struct field {path} of type {_go_type(t)}")
             return
         for i, item in enumerate(v):
             _walk(item, t[0], f"{path}[{i}]", unknown, bad)
         return
     if isinstance(t, tuple):
         if not isinstance(v, dict):
-            bad.append(f"json: cannot unmarshal {_kind_of(v)} into Go struct field {path} of type {_go_type(t)}")
+            bad.append(f"json: cannot unmarshal {go_json_kind(v)} into Go struct field {path} of type {_go_type(t)}")
             return
         for k, item in v.items():
             _walk(item, t[1], f"{path}[{k}]", unknown, bad)
@@ -203,7 +196,7 @@ def _walk(v: Any, t: Any, path: str, unknown: list[str], bad: list[str]) -> None
     if not isinstance(fields, dict):
         return
     if not isinstance(v, dict):
-        bad.append(f"json: cannot unmarshal {_kind_of(v)} into Go struct field {path} of type {_go_type(t)}")
+        bad.append(f"json: cannot unmarshal {go_json_kind(v)} into Go struct field {path} of type {_go_type(t)}")
         return
     for k in list(v):
         here = f"{path}.{k}" if path else k

@@ -287,20 +287,6 @@ def has_defaults(s: Any) -> bool:
 # --- JSON values --------------------------------------------------------------------
 
 
-def json_kind(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int):
-        return "integer"
-    if isinstance(v, float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "array"
-    return "object"
 
 
 def json_equal(a: Any, b: Any) -> bool:

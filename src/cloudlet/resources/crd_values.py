@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from cloudlet.api.errors import FieldError, duplicate, invalid_value, not_supported, required
+from cloudlet.api.jsonkinds import openapi_type
 from cloudlet.resources._util import child
 from cloudlet.resources.crd_schema import (
     INT_OR_STRING,
@@ -45,7 +46,6 @@ from cloudlet.resources.crd_schema import (
     items_schema,
     join_path,
     json_equal,
-    json_kind,
     properties,
 )
 from cloudlet.resources.validation import name_is_path_segment, validate_object_meta
@@ -211,7 +211,7 @@ class _Validator:
                 self._type_error(path, ",".join(types), "null")
             self._enum(data, s, path)
             return
-        kind = json_kind(data)
+        kind = openapi_type(data)
         if types or fmt:
             self._type(data, kind, types, fmt, path)
         self._combinators(data, s, path)

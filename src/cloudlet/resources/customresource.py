@@ -32,6 +32,7 @@ from typing import Any
 
 from cloudlet.api import errors
 from cloudlet.api.errors import FieldError, invalid_value
+from cloudlet.api.jsonkinds import go_value_type
 from cloudlet.resources import crd_schema, crd_values
 from cloudlet.resources.apiextensions import (
     condition_true,
@@ -69,18 +70,6 @@ def _d(v: Any) -> Obj:
     return v if isinstance(v, dict) else {}
 
 
-def _go_type(v: Any) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, float):
-        return "float64"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "[]interface {}"
-    if isinstance(v, dict):
-        return "map[string]interface {}"
-    return "int64"
 
 
 def _nested(obj: Obj, dotted: str) -> tuple[bool, Any]:
@@ -162,7 +151,7 @@ class _Hooks:
             if not found:
                 continue
             if not isinstance(value, int) or isinstance(value, bool):
-                errs.append(invalid_value(path, 0, f"{path} accessor error: {crd_schema.printed_go(value)} is of the type {_go_type(value)}, expected int64"))
+                errs.append(invalid_value(path, 0, f"{path} accessor error: {crd_schema.printed_go(value)} is of the type {go_value_type(value, 'int64')}, expected int64"))
             elif value < 0:
                 errs.append(invalid_value(path, value, "should be a non-negative integer"))
             elif value > MAX_INT32:
@@ -171,7 +160,7 @@ class _Hooks:
         if selector:
             found, value = _nested(obj, selector.lstrip("."))
             if found and not isinstance(value, str):
-                errs.append(invalid_value(selector, "", f"{selector} accessor error: {crd_schema.printed_go(value)} is of the type {_go_type(value)}, expected string"))
+                errs.append(invalid_value(selector, "", f"{selector} accessor error: {crd_schema.printed_go(value)} is of the type {go_value_type(value, 'int64')}, expected string"))
         return errs
 
     def to_storage(self, obj: Obj) -> Obj:
