@@ -34,7 +34,12 @@ Wiring events to keys (controller-runtime's ``Watches``/``Owns``):
 * :meth:`Controller.watch_owned` enqueues the key of the *controller owner*
   (the ownerReference with ``controller: true`` and the given kind) of every
   object an informer reports, so a reconciler notices when something it
-  created drifts or disappears.
+  created drifts or disappears; with ``adopters=`` an orphan wakes every
+  owner whose selector matches it (ReplicaSets adopting pods).
+
+:class:`FactoryController` is the base of a controller whose informers come
+from a :class:`~cloudlet.client.informer.SharedInformerFactory` — shared with
+other controllers, or its own (started and shut down by :meth:`run`).
 
 :meth:`Controller.run` waits until every watched informer has synced before
 starting workers (a reconciler never decides on a half-filled cache); the
@@ -51,8 +56,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from cloudlet.api.errors import APIError
-from cloudlet.client.informer import Informer, Registration
-from cloudlet.client.interface import Obj, object_key
+from cloudlet.api.selectors import LabelSelector, label_selector_from_spec
+from cloudlet.client.informer import Informer, Registration, SharedInformerFactory
+from cloudlet.client.interface import Client, Obj, object_key
 from cloudlet.client.workqueue import RateLimiter, ShutDown, WorkQueue
 
 log = logging.getLogger("cloudlet.controller")
@@ -147,24 +153,54 @@ class Controller(Generic[K]):
 
         return informer.add_handler(on_add, on_update, on_add)
 
-    def watch_owned(self, informer: Informer, owner_kind: str, owner_group: str = "") -> Registration:
+    def watch_owned(
+        self,
+        informer: Informer,
+        owner_kind: str,
+        owner_group: str = "",
+        *,
+        adopters: Informer | None = None,
+    ) -> Registration:
         """Enqueue ``namespace/owner-name`` for objects ``informer`` reports whose
         controller ownerReference is a ``owner_kind`` of API group ``owner_group``
-        (any version; ``""`` is the core group)."""
+        (any version; ``""`` is the core group).
 
-        def owner_key(obj: Obj) -> str | None:
+        With ``adopters`` (the owners' informer), an object without a controller
+        reference wakes every owner in its namespace whose ``spec.selector``
+        matches its labels — the owners that may adopt it. An update wakes the
+        owners of the old and of the new object (a changed owner or labels).
+        """
+        self._source(informer)
+
+        def keys(obj: Obj) -> list[str]:
             meta = obj.get("metadata") or {}
+            ns = meta.get("namespace") or ""
             for ref in meta.get("ownerReferences") or ():
                 if not (isinstance(ref, dict) and ref.get("controller") is True):
                     continue
                 group = str(ref.get("apiVersion") or "").rpartition("/")[0]
                 if ref.get("kind") == owner_kind and group == owner_group and ref.get("name"):
-                    ns = meta.get("namespace") or ""
-                    return f"{ns}/{ref['name']}" if ns else str(ref["name"])
-                return None
-            return None
+                    return [f"{ns}/{ref['name']}" if ns else str(ref["name"])]
+                return []
+            if adopters is None:
+                return []
+            labels = meta.get("labels") or {}
+            found = []
+            for owner in adopters.list(ns):
+                sel = selector_of(owner)
+                if sel is not None and not sel.empty and sel.matches(labels):
+                    found.append(object_key(owner))
+            return found
 
-        return self.watch(informer, key=owner_key)
+        def on_add(obj: Obj) -> None:
+            for k in keys(obj):
+                self.queue.add(k)
+
+        def on_update(old: Obj, new: Obj) -> None:
+            for k in dict.fromkeys([*keys(old), *keys(new)]):
+                self.queue.add(k)
+
+        return informer.add_handler(on_add, on_update, on_add)
 
     async def wait_for_sources(self) -> None:
         """Wait until every watched informer has synced (logged while waiting)."""
@@ -239,3 +275,44 @@ class Controller(Generic[K]):
             q.forget(key)
             if result is not None and result.requeue_after is not None:
                 q.add_after(key, result.requeue_after)
+
+
+def selector_of(obj: Obj) -> LabelSelector | None:
+    """The parsed ``spec.selector``; ``None`` when absent or unparsable (selects nothing)."""
+    spec = (obj.get("spec") or {}).get("selector")
+    if spec is None:
+        return None
+    try:
+        return label_selector_from_spec(spec)
+    except Exception:  # invalid selectors were rejected by validation; be safe
+        return None
+
+
+class FactoryController:
+    """A reconciler over informers of a :class:`SharedInformerFactory`.
+
+    Pass ``factory`` to share informers with other controllers (its owner
+    starts and stops it); without one the controller makes its own, started
+    by :meth:`run` and shut down when :meth:`run` ends. Subclasses define
+    ``async reconcile(key)`` and wire their informers to :attr:`controller`.
+    """
+
+    def __init__(
+        self, client: Client, factory: SharedInformerFactory | None, name: str, *, workers: int = 5
+    ) -> None:
+        self.client = client
+        self._own_factory = factory is None
+        self.factory = factory if factory is not None else SharedInformerFactory(client)
+        self.controller: Controller[str] = Controller(name, self.reconcile, workers=workers)
+
+    async def reconcile(self, key: str) -> Result | None:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        if self._own_factory:
+            self.factory.start()
+        try:
+            await self.controller.run()
+        finally:
+            if self._own_factory:
+                await self.factory.shutdown()

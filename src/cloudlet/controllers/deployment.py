@@ -60,8 +60,8 @@ from typing import Any
 from cloudlet.api.errors import APIError
 from cloudlet.client.events import NORMAL, EventRecorder
 from cloudlet.client.informer import SharedInformerFactory
-from cloudlet.client.interface import Client, Obj, ResourceRef, object_key, split_key
-from cloudlet.client.reconcile import Controller, Result, Retry
+from cloudlet.client.interface import Client, Obj, ResourceRef, split_key
+from cloudlet.client.reconcile import FactoryController, Result, Retry, selector_of
 from cloudlet.controllers.replicaset import (
     PODS,
     REPLICASETS,
@@ -70,7 +70,6 @@ from cloudlet.controllers.replicaset import (
     now_iso,
     owner_reference,
     parse_time,
-    selector_of,
 )
 
 log = logging.getLogger("cloudlet.controllers.deployment")
@@ -274,45 +273,20 @@ def deployment_timed_out(d: Obj, status: Obj, now: float) -> bool:
 # --- the controller -------------------------------------------------------------------------------
 
 
-class DeploymentController:
+class DeploymentController(FactoryController):
     """Reconciles Deployments (see the module docstring); ``await run()`` until cancelled."""
 
     def __init__(self, client: Client, factory: SharedInformerFactory | None = None, *, workers: int = 5) -> None:
-        self.client = client
-        self._own_factory = factory is None
-        self.factory = factory if factory is not None else SharedInformerFactory(client)
+        super().__init__(client, factory, "deployment", workers=workers)
         self.deployments = self.factory.informer(DEPLOYMENTS)
         self.replicasets = self.factory.informer(REPLICASETS)
         self.pods = self.factory.informer(PODS)
         self.recorder = EventRecorder(client, "deployment-controller")
-        self.controller: Controller[str] = Controller("deployment", self.reconcile, workers=workers)
         self.controller.watch(self.deployments)
-        self.controller._source(self.replicasets)
+        # a ReplicaSet wakes its Deployment, or (orphan) every Deployment that could adopt it
+        self.controller.watch_owned(self.replicasets, "Deployment", "apps", adopters=self.deployments)
         self.controller._source(self.pods)
-        self.replicasets.add_handler(self._rs_added, self._rs_updated, self._rs_added)
         self.pods.add_handler(None, None, self._pod_deleted)
-
-    # --- events ------------------------------------------------------------------------------------
-
-    def _rs_keys(self, rs: Obj) -> list[str]:
-        ns = rs["metadata"].get("namespace", "")
-        ref = controller_ref(rs)
-        if ref is not None:
-            return [f"{ns}/{ref.get('name')}"] if ref.get("kind") == "Deployment" else []
-        keys = []
-        for d in self.deployments.list(ns):
-            sel = selector_of(d)
-            if sel is not None and not sel.empty and sel.matches(labels_of(rs)):
-                keys.append(object_key(d))
-        return keys
-
-    def _rs_added(self, rs: Obj) -> None:
-        for k in self._rs_keys(rs):
-            self.controller.enqueue(k)
-
-    def _rs_updated(self, old: Obj, new: Obj) -> None:
-        for k in {*self._rs_keys(old), *self._rs_keys(new)}:
-            self.controller.enqueue(k)
 
     def _pod_deleted(self, pod: Obj) -> None:
         # Recreate waits for old pods to go: a vanished pod may unblock it
@@ -320,18 +294,9 @@ class DeploymentController:
         if ref is None or ref.get("kind") != "ReplicaSet":
             return
         rs = self.replicasets.get(f"{pod['metadata'].get('namespace', '')}/{ref.get('name')}")
-        if rs is not None:
-            for k in self._rs_keys(rs):
-                self.controller.enqueue(k)
-
-    async def run(self) -> None:
-        if self._own_factory:
-            self.factory.start()
-        try:
-            await self.controller.run()
-        finally:
-            if self._own_factory:
-                await self.factory.shutdown()
+        ref = controller_ref(rs) if rs is not None else None
+        if ref is not None and ref.get("kind") == "Deployment":
+            self.controller.enqueue(f"{pod['metadata'].get('namespace', '')}/{ref.get('name')}")
 
     # --- reconcile -------------------------------------------------------------------------------
 

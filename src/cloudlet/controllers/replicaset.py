@@ -43,11 +43,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cloudlet.api.errors import APIError
-from cloudlet.api.selectors import LabelSelector, label_selector_from_spec
 from cloudlet.client.events import NORMAL, WARNING, EventRecorder
 from cloudlet.client.informer import Informer, SharedInformerFactory
-from cloudlet.client.interface import Client, Obj, ResourceRef, object_key, split_key
-from cloudlet.client.reconcile import Controller, Result, Retry
+from cloudlet.client.interface import Client, Obj, ResourceRef, split_key
+from cloudlet.client.reconcile import FactoryController, Result, Retry, selector_of
 
 log = logging.getLogger("cloudlet.controllers.replicaset")
 
@@ -85,17 +84,6 @@ def owner_reference(owner: Obj, api_version: str, kind: str) -> Obj:
     meta = owner["metadata"]
     return {"apiVersion": api_version, "kind": kind, "name": meta["name"], "uid": meta["uid"],
             "controller": True, "blockOwnerDeletion": True}
-
-
-def selector_of(obj: Obj) -> LabelSelector | None:
-    """The parsed ``spec.selector``; ``None`` when absent or unparsable (selects nothing)."""
-    spec = (obj.get("spec") or {}).get("selector")
-    if spec is None:
-        return None
-    try:
-        return label_selector_from_spec(spec)
-    except Exception:  # invalid selectors were rejected by validation; be safe
-        return None
 
 
 def labels_of(obj: Obj) -> dict[str, str]:
@@ -259,7 +247,7 @@ def set_condition(conditions: list[Obj], cond: Obj) -> list[Obj]:
 # --- the controller ---------------------------------------------------------------------------------
 
 
-class ReplicaSetController:
+class ReplicaSetController(FactoryController):
     """Reconciles ReplicaSets (see the module docstring); ``await run()`` until cancelled."""
 
     api_version = "apps/v1"
@@ -274,51 +262,15 @@ class ReplicaSetController:
         burst: int = BURST_REPLICAS,
         expectation_timeout: float = 30.0,
     ) -> None:
-        self.client = client
-        self._own_factory = factory is None
-        self.factory = factory if factory is not None else SharedInformerFactory(client)
+        super().__init__(client, factory, "replicaset", workers=workers)
         self.replicasets = self.factory.informer(REPLICASETS)
         self.pods = self.factory.informer(PODS)
         self.burst = burst
         self.expectations = Expectations(expectation_timeout)
         self.recorder = EventRecorder(client, "replicaset-controller")
-        self.controller: Controller[str] = Controller("replicaset", self.reconcile, workers=workers)
         self.controller.watch(self.replicasets)
-        self.controller._source(self.pods)
-        self.pods.add_handler(self._pod_added, self._pod_updated, self._pod_added)
-
-    # event wiring: a pod wakes its owner, or (orphan) every ReplicaSet that could adopt it
-    def _pod_keys(self, pod: Obj) -> list[str]:
-        ref = controller_ref(pod)
-        ns = pod["metadata"].get("namespace", "")
-        if ref is not None:
-            if ref.get("kind") == self.kind and str(ref.get("apiVersion", "")).startswith("apps/"):
-                return [f"{ns}/{ref.get('name')}"]
-            return []
-        labels = labels_of(pod)
-        keys = []
-        for rs in self.replicasets.list(ns):
-            sel = selector_of(rs)
-            if sel is not None and not sel.empty and sel.matches(labels):
-                keys.append(object_key(rs))
-        return keys
-
-    def _pod_added(self, pod: Obj) -> None:
-        for k in self._pod_keys(pod):
-            self.controller.enqueue(k)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        for k in {*self._pod_keys(old), *self._pod_keys(new)}:
-            self.controller.enqueue(k)
-
-    async def run(self) -> None:
-        if self._own_factory:
-            self.factory.start()
-        try:
-            await self.controller.run()
-        finally:
-            if self._own_factory:
-                await self.factory.shutdown()
+        # a pod wakes its owner, or (orphan) every ReplicaSet that could adopt it
+        self.controller.watch_owned(self.pods, self.kind, "apps", adopters=self.replicasets)
 
     # --- reconcile ---------------------------------------------------------------------------------
 
