@@ -321,6 +321,19 @@ class ObjectAPI:
             pass
         return names
 
+    def _any_match_after(
+        self, rt: ResourceType, prefix: str, ns: str | None, after: str, at: int | None,
+        label_selector: Any, field_selector: Any,
+    ) -> bool:
+        """Whether an object after key ``after`` matches; scans in batches and
+        stops at the first match (the next page starts there anyway)."""
+        cursor: str | None = after
+        while cursor is not None:
+            objs, cursor, _ = self.store.list(prefix, ns, after=cursor, limit=256, at=at)
+            if any(self._matches(rt, o, label_selector, field_selector) for o in objs):
+                return True
+        return False
+
     def list(
         self,
         rt: ResourceType,
@@ -384,11 +397,8 @@ class ObjectAPI:
                         last = None
                     break
                 cursor = more
-            if last is not None:
-                # is there anything matching after `last`? (keeps `continue` empty on the final page)
-                nxt, _more, _ = self.store.list(prefix, ns, after=last, limit=0, at=at_rev)
-                if not any(self._matches(rt, o, label_selector, field_selector) for o in nxt):
-                    last = None
+            if last is not None and not self._any_match_after(rt, prefix, ns, last, at_rev, label_selector, field_selector):
+                last = None  # keeps `continue` empty on the final page
         cont = encode_continue(last, rev) if last else ""
         remaining = None
         if last and not filtering:
