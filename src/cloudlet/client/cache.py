@@ -52,6 +52,7 @@ NAMESPACE_INDEX = "namespace"
 OWNER_INDEX = "owner"
 NODE_INDEX = "node"
 LABEL_INDEX = "label"
+SERVICE_INDEX = "service"
 
 
 def index_by_namespace(obj: Obj) -> tuple[str, ...]:
@@ -91,11 +92,20 @@ def index_by_label(obj: Obj) -> tuple[str, ...]:
     return tuple(label_value(k, str(v)) for k, v in labels.items()) if isinstance(labels, dict) else ()
 
 
+def index_by_service(obj: Obj) -> tuple[str, ...]:
+    """``namespace/name`` of the Service an EndpointSlice belongs to
+    (its ``kubernetes.io/service-name`` label)."""
+    meta = obj.get("metadata") or {}
+    name = (meta.get("labels") or {}).get("kubernetes.io/service-name")
+    return (f"{meta.get('namespace') or ''}/{name}",) if isinstance(name, str) and name else ()
+
+
 BUILTIN_INDEXERS: dict[str, IndexFunc] = {
     NAMESPACE_INDEX: index_by_namespace,
     OWNER_INDEX: index_by_owner,
     NODE_INDEX: index_by_node,
     LABEL_INDEX: index_by_label,
+    SERVICE_INDEX: index_by_service,
 }
 
 

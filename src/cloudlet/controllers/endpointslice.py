@@ -31,6 +31,7 @@ import ipaddress
 from typing import Any
 
 from cloudlet.api.errors import APIError
+from cloudlet.client.cache import SERVICE_INDEX, index_by_service
 from cloudlet.client.informer import SharedInformerFactory
 from cloudlet.client.interface import Client, Obj, ResourceRef, split_key
 from cloudlet.client.reconcile import FactoryController, Result
@@ -105,7 +106,7 @@ class EndpointSliceController(FactoryController):
         self.endpoints = self.factory.informer(ENDPOINTS)
         self.slices = self.factory.informer(ENDPOINT_SLICES)
         self.nodes = self.factory.informer(NODES)
-        self.slices.add_indexer("service", self._slice_service)
+        self.slices.add_indexer(SERVICE_INDEX)
         self.controller.watch(self.services)
         self.controller.watch(self.endpoints)  # mirroring
         self.controller.watch(self.slices, key=self._slice_service_key)
@@ -113,13 +114,8 @@ class EndpointSliceController(FactoryController):
         self.controller._source(self.nodes)
 
     @staticmethod
-    def _slice_service(obj: Obj) -> list[str]:
-        meta = obj.get("metadata") or {}
-        name = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
-        return [f"{meta.get('namespace', '')}/{name}"] if name else []
-
-    def _slice_service_key(self, obj: Obj) -> str | None:
-        keys = self._slice_service(obj)
+    def _slice_service_key(obj: Obj) -> str | None:
+        keys = index_by_service(obj)
         return keys[0] if keys else None
 
     # --- desired state ---------------------------------------------------------------------
@@ -197,7 +193,7 @@ class EndpointSliceController(FactoryController):
     async def reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
         svc = self.services.get(key)
-        existing = sorted(self.slices.by_index("service", key), key=lambda s: s["metadata"]["name"])
+        existing = sorted(self.slices.by_index(SERVICE_INDEX, key), key=lambda s: s["metadata"]["name"])
         if svc is None or svc["metadata"].get("deletionTimestamp"):
             return None  # the garbage collector removes owned slices
         selector = service_selector(svc)
