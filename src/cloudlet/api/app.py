@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from cloudlet import __version__
-from cloudlet.api import codec, discovery, errors
+from cloudlet import __version__, metrics
+from cloudlet.api import codec, discovery, errors, prometheus
 from cloudlet.api.errors import APIError
 from cloudlet.api.handlers import ResourceHandlers
 from cloudlet.api.objects import ObjectAPI
@@ -69,6 +69,9 @@ def build_app(api: ObjectAPI, registry: Registry, token: str) -> tuple[web.Appli
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         t0 = time.perf_counter()
         status = 500
+        labels = prometheus.request_labels(request)
+        if labels is not None and labels[0] == "WATCH":
+            metrics.API_LONGRUNNING.labels(*labels).inc()
         try:
             if request.path not in public:
                 auth = request.headers.get("Authorization", "")
@@ -99,6 +102,10 @@ def build_app(api: ObjectAPI, registry: Registry, token: str) -> tuple[web.Appli
             log.exception("unhandled error", extra={"path": request.path, "method": request.method})
             return error_response(errors.internal(type(e).__name__))
         finally:
+            if labels is not None:
+                if labels[0] == "WATCH":
+                    metrics.API_LONGRUNNING.labels(*labels).dec()
+                prometheus.observe(labels, status, time.perf_counter() - t0)
             if access_log.isEnabledFor(logging.DEBUG):
                 access_log.debug(
                     "request",
@@ -146,6 +153,17 @@ def build_app(api: ObjectAPI, registry: Registry, token: str) -> tuple[web.Appli
     r = app.router
     for p in ("/livez", "/readyz", "/healthz"):
         r.add_get(p, ok)
+    r.add_get("/metrics", prometheus.handle_metrics)
+    collector = prometheus.state_collector(api.store)
+
+    async def register_collector(_app: web.Application) -> None:
+        metrics.add_collector(collector)
+
+    async def unregister_collector(_app: web.Application) -> None:
+        metrics.remove_collector(collector)
+
+    app.on_startup.append(register_collector)
+    app.on_cleanup.append(unregister_collector)
     r.add_get("/version", version)
     r.add_get("/version/", version)
     r.add_get("/api", api_versions)

@@ -51,10 +51,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from cloudlet import metrics
 from cloudlet.api.errors import APIError
 from cloudlet.api.selectors import LabelSelector, label_selector_from_spec
 from cloudlet.client.informer import Informer, Registration, SharedInformerFactory
@@ -117,6 +119,7 @@ class Controller(Generic[K]):
         self.reconciles = 0  # completed reconcile calls (any outcome), for tests and metrics
         self.sources: list[Informer] = []
         self._log = log.getChild(name)
+        self._m_work = metrics.WORKQUEUE_WORK.labels(name)
 
     def enqueue(self, key: K) -> None:
         self.queue.add(key)
@@ -251,6 +254,7 @@ class Controller(Generic[K]):
 
     async def _handle(self, key: K) -> None:
         q = self.queue
+        t0 = time.perf_counter()
         try:
             result = await self.reconcile(key)
         except Retry as e:
@@ -275,6 +279,8 @@ class Controller(Generic[K]):
             q.forget(key)
             if result is not None and result.requeue_after is not None:
                 q.add_after(key, result.requeue_after)
+        finally:
+            self._m_work.observe(time.perf_counter() - t0)
 
 
 def selector_of(obj: Obj) -> LabelSelector | None:

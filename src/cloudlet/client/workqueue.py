@@ -39,6 +39,8 @@ from collections import deque
 from collections.abc import Hashable
 from typing import Generic, Protocol, TypeVar
 
+from cloudlet import metrics
+
 K = TypeVar("K", bound=Hashable)
 K_contra = TypeVar("K_contra", bound=Hashable, contravariant=True)
 
@@ -156,6 +158,10 @@ class WorkQueue(Generic[K]):
         self._shutting_down = False
         self.adds = 0
         self.retries = 0
+        label = name or "unnamed"
+        self._m_adds = metrics.WORKQUEUE_ADDS.labels(label)
+        self._m_retries = metrics.WORKQUEUE_RETRIES.labels(label)
+        metrics.track_queue(self)  # workqueue_depth is len(self)
 
     # --- adding --------------------------------------------------------------
 
@@ -165,6 +171,7 @@ class WorkQueue(Generic[K]):
         if self._shutting_down or key in self._dirty:
             return
         self.adds += 1
+        self._m_adds.inc()
         self._dirty.add(key)
         if key in self._processing:
             return
@@ -196,6 +203,7 @@ class WorkQueue(Generic[K]):
         if self._shutting_down:
             return
         self.retries += 1
+        self._m_retries.inc()
         self.add_after(key, self.rate_limiter.when(key))
 
     def forget(self, key: K) -> None:

@@ -30,12 +30,14 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from cloudlet import metrics
 from cloudlet.store.backend import ADDED, DELETED, MODIFIED, Backend, Row
 
 log = logging.getLogger("cloudlet.store")
@@ -302,6 +304,15 @@ class Store:
                 return out, (k if more else None), at
         return out, None, at
 
+    def object_counts(self) -> dict[str, int]:
+        """Current object count per resource prefix (``group/plural``)."""
+        return {name: len(res.keys) for name, res in self._res.items()}
+
+    def objects(self, resource: str) -> list[Obj]:
+        """Every current object of one resource prefix (shared, do not modify)."""
+        res = self._res.get(resource)
+        return list(res.objs.values()) if res is not None else []
+
     def count(self, resource: str, namespace: str | None = None) -> int:
         res = self._res.get(resource)
         if res is None:
@@ -374,6 +385,7 @@ class Store:
                     Row(p.event.revision, p.event.key, p.event.type, orjson.dumps(p.event.obj))
                     for p in batch
                 ]
+                t0 = time.perf_counter()
                 try:
                     await asyncio.to_thread(self.backend.append, rows)
                 except Exception as e:  # disk full, I/O error: fail loudly, stop accepting
@@ -385,6 +397,8 @@ class Store:
                     self._queue = []
                     return
                 self.commits += 1
+                metrics.STORE_COMMIT.observe(time.perf_counter() - t0)
+                metrics.STORE_BATCH.observe(len(rows))
                 for p in batch:
                     self._apply(p.event)
                     if not p.future.done():
