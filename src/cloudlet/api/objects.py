@@ -284,6 +284,11 @@ class ObjectAPI:
     # --- reads ---------------------------------------------------------------
 
     def get(self, rt: ResourceType, namespace: str, name: str) -> Obj:
+        if rt.source is not None:
+            for o in rt.source(namespace if rt.namespaced else None):
+                if o["metadata"]["name"] == name:
+                    return o
+            raise errors.not_found(rt.plural, rt.group, f"{namespace}/{name}" if rt.namespaced else name)
         obj = self.store.get(self.key(rt, namespace, name))
         if obj is None:
             raise errors.not_found(rt.plural, rt.group, name)
@@ -347,6 +352,9 @@ class ObjectAPI:
     ) -> ListResult:
         """List, optionally as of revision ``at`` (``resourceVersionMatch=Exact``)."""
         ns = namespace if (rt.namespaced and namespace) else None
+        if rt.source is not None:  # computed kinds: the current values, no paging
+            found = [o for o in rt.source(ns) if self._matches(rt, o, label_selector, field_selector)]
+            return ListResult(found, self.store.revision, "", None)
         after = ""
         at_rev: int | None = None
         if at is not None and not continue_:

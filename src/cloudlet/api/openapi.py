@@ -457,6 +457,18 @@ class _Builder:
                 if name not in self.schemas and name in self.pool:
                     self.schemas[name] = self.pool[name]
                     todo.append(self.pool[name])
+        # only what the paths reach: the shared meta definitions (and what they pull
+        # in) go from a read-only group such as metrics.k8s.io (no DeleteOptions, Patch, Status)
+        reached: set[str] = set()
+        todo = list(self.paths.values())
+        while todo:
+            for ref in _iter_refs(todo.pop()):
+                name = ref.removeprefix(prefix)
+                if name not in reached and name in self.schemas:
+                    reached.add(name)
+                    todo.append(self.schemas[name])
+        for name in [n for n in self.schemas if n not in reached]:
+            del self.schemas[name]
 
     def operation(
         self,

@@ -169,7 +169,13 @@ class HollowNodes:
             self._node_seen(node)
 
     async def run(self) -> None:
-        """Run informers, pod workers and the heartbeat loop until cancelled."""
+        """Run informers, pod workers and the heartbeat loop until cancelled; while
+        running, the hollow pods' simulated usage is served as metrics.k8s.io."""
+        from cloudlet.node.hollow_metrics import HollowUsage
+        from cloudlet.resources import metrics as metrics_api
+
+        usage = HollowUsage(self)
+        metrics_api.add_source(usage)
         self.factory.start()
         tasks = [asyncio.create_task(self.controller.run(), name="hollow-pods"),
                  asyncio.create_task(self._heartbeat_loop(), name="hollow-heartbeat")]
@@ -181,6 +187,7 @@ class HollowNodes:
             for t in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
+            metrics_api.remove_source(usage)
             await self.factory.shutdown()
 
     # --- nodes -----------------------------------------------------------------

@@ -126,6 +126,9 @@ class ResourceType:
     openapi_schema: dict[str, Any] | None = None
     strategic_merge: bool = True  # custom resources: no strategic merge patch (415)
     keep_generation: bool = False  # metadata.generation even without a status subresource (CRs)
+    # Read-only kinds computed on request (metrics.k8s.io): source(namespace or None) returns
+    # the current objects; get/list are served from it and nothing is stored.
+    source: Callable[[str | None], list[Obj]] | None = None
 
     @property
     def api_version(self) -> str:
