@@ -264,108 +264,93 @@ def _prune(d: Obj) -> Obj:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def _metric_spec_v1_to_v2(m: Obj) -> Obj:
+# One table per direction-independent mapping: (v1 field, v2 path, v1 value when v2 has none).
+# Spec and status differ only in their value prefix ("target"/"current") and names.
+_SPEC_FIELDS: dict[str, list[tuple[str, str, str | None]]] = {
+    "object": [("target", "describedObject", None), ("metricName", "metric.name", None),
+               ("selector", "metric.selector", None), ("targetValue", "target.value", "0"),
+               ("averageValue", "target.averageValue", None)],
+    "pods": [("metricName", "metric.name", None), ("selector", "metric.selector", None),
+             ("targetAverageValue", "target.averageValue", "0")],
+    "resource": [("name", "name", None), ("container", "container", None),
+                 ("targetAverageUtilization", "target.averageUtilization", None),
+                 ("targetAverageValue", "target.averageValue", None)],
+    "external": [("metricName", "metric.name", None), ("metricSelector", "metric.selector", None),
+                 ("targetValue", "target.value", None), ("targetAverageValue", "target.averageValue", None)],
+}
+_STATUS_FIELDS: dict[str, list[tuple[str, str, str | None]]] = {
+    "object": [("target", "describedObject", None), ("metricName", "metric.name", None),
+               ("selector", "metric.selector", None), ("currentValue", "current.value", "0"),
+               ("averageValue", "current.averageValue", None)],
+    "pods": [("metricName", "metric.name", None), ("selector", "metric.selector", None),
+             ("currentAverageValue", "current.averageValue", "0")],
+    "resource": [("name", "name", None), ("container", "container", None),
+                 ("currentAverageUtilization", "current.averageUtilization", None),
+                 ("currentAverageValue", "current.averageValue", "0")],
+    "external": [("metricName", "metric.name", None), ("metricSelector", "metric.selector", None),
+                 ("currentValue", "current.value", "0"), ("currentAverageValue", "current.averageValue", None)],
+}
+_SOURCES = ("object", "pods", "resource", "containerResource", "external")
+
+
+def _v2_target_type(source: str, target: Obj) -> str:
+    """The v2 ``target.type`` a v1 metric spec implies."""
+    if source == "object":
+        return "Value" if target.get("averageValue") is None else "AverageValue"
+    if source in ("resource", "containerResource"):
+        return "AverageValue" if target.get("averageUtilization") is None else "Utilization"
+    if source == "external":
+        return "AverageValue" if target.get("value") is None else "Value"
+    return "AverageValue"
+
+
+def _metric_v1_to_v2(m: Obj, table: dict[str, list[tuple[str, str, str | None]]], spec: bool) -> Obj:
     out: Obj = {"type": m.get("type")}
-    obj, pods, res, cres, ext = (as_dict(m.get(k)) if m.get(k) is not None else None
-                                 for k in ("object", "pods", "resource", "containerResource", "external"))
-    if obj is not None:
-        out["object"] = _prune({
-            "describedObject": obj.get("target"),
-            "metric": _prune({"name": obj.get("metricName"), "selector": obj.get("selector")}),
-            "target": _prune({"type": "Value" if obj.get("averageValue") is None else "AverageValue",
-                              "value": obj.get("targetValue"), "averageValue": obj.get("averageValue")}),
-        })
-    if pods is not None:
-        out["pods"] = {"metric": _prune({"name": pods.get("metricName"), "selector": pods.get("selector")}),
-                       "target": _prune({"type": "AverageValue", "averageValue": pods.get("targetAverageValue")})}
-    for name, src in (("resource", res), ("containerResource", cres)):
-        if src is not None:
-            util = src.get("targetAverageUtilization")
-            out[name] = _prune({"name": src.get("name"), "container": src.get("container"), "target": _prune({
-                "type": "AverageValue" if util is None else "Utilization",
-                "averageUtilization": util, "averageValue": src.get("targetAverageValue")})})
-    if ext is not None:
-        out["external"] = {"metric": _prune({"name": ext.get("metricName"), "selector": ext.get("metricSelector")}),
-                           "target": _prune({"type": "AverageValue" if ext.get("targetValue") is None else "Value",
-                                             "value": ext.get("targetValue"), "averageValue": ext.get("targetAverageValue")})}
+    for source in _SOURCES:
+        if m.get(source) is None:
+            continue
+        src, dst = as_dict(m[source]), {}
+        for v1, v2, _ in table["resource" if source == "containerResource" else source]:
+            parent, _, leaf = v2.rpartition(".")
+            node = dst.setdefault(parent, {}) if parent else dst
+            if src.get(v1) is not None:
+                node[leaf] = src[v1]
+        if spec:
+            dst["target"] = {"type": _v2_target_type(source, dst.get("target", {})), **dst.get("target", {})}
+        out[source] = dst
     return _prune(out)
+
+
+def _metric_v2_to_v1(m: Obj, table: dict[str, list[tuple[str, str, str | None]]]) -> Obj:
+    out: Obj = {"type": m.get("type")}
+    for source in _SOURCES:
+        if m.get(source) is None:
+            continue
+        src, dst = as_dict(m[source]), {}
+        for v1, v2, default in table["resource" if source == "containerResource" else source]:
+            parent, _, leaf = v2.rpartition(".")
+            node = as_dict(src.get(parent)) if parent else src
+            value = node.get(leaf, default)
+            if value is not None:
+                dst[v1] = value
+        out[source] = dst
+    return _prune(out)
+
+
+def _metric_spec_v1_to_v2(m: Obj) -> Obj:
+    return _metric_v1_to_v2(m, _SPEC_FIELDS, spec=True)
 
 
 def _metric_spec_v2_to_v1(m: Obj) -> Obj:
-    out: Obj = {"type": m.get("type")}
-    if m.get("object") is not None:
-        src = as_dict(m["object"])
-        target, metric = as_dict(src.get("target")), as_dict(src.get("metric"))
-        out["object"] = _prune({"target": src.get("describedObject"), "metricName": metric.get("name"),
-                                "targetValue": target.get("value", "0"), "selector": metric.get("selector"),
-                                "averageValue": target.get("averageValue")})
-    if m.get("pods") is not None:
-        src = as_dict(m["pods"])
-        target, metric = as_dict(src.get("target")), as_dict(src.get("metric"))
-        out["pods"] = _prune({"metricName": metric.get("name"), "targetAverageValue": target.get("averageValue", "0"),
-                              "selector": metric.get("selector")})
-    for name in ("resource", "containerResource"):
-        if m.get(name) is not None:
-            src = as_dict(m[name])
-            target = as_dict(src.get("target"))
-            out[name] = _prune({"name": src.get("name"), "targetAverageUtilization": target.get("averageUtilization"),
-                                "targetAverageValue": target.get("averageValue"), "container": src.get("container")})
-    if m.get("external") is not None:
-        src = as_dict(m["external"])
-        target, metric = as_dict(src.get("target")), as_dict(src.get("metric"))
-        out["external"] = _prune({"metricName": metric.get("name"), "metricSelector": metric.get("selector"),
-                                  "targetValue": target.get("value"), "targetAverageValue": target.get("averageValue")})
-    return _prune(out)
+    return _metric_v2_to_v1(m, _SPEC_FIELDS)
 
 
 def _metric_status_v1_to_v2(m: Obj) -> Obj:
-    out: Obj = {"type": m.get("type")}
-    if m.get("object") is not None:
-        src = as_dict(m["object"])
-        out["object"] = _prune({"describedObject": src.get("target"),
-                                "metric": _prune({"name": src.get("metricName"), "selector": src.get("selector")}),
-                                "current": _prune({"value": src.get("currentValue"), "averageValue": src.get("averageValue")})})
-    if m.get("pods") is not None:
-        src = as_dict(m["pods"])
-        out["pods"] = {"metric": _prune({"name": src.get("metricName"), "selector": src.get("selector")}),
-                       "current": _prune({"averageValue": src.get("currentAverageValue")})}
-    for name in ("resource", "containerResource"):
-        if m.get(name) is not None:
-            src = as_dict(m[name])
-            out[name] = _prune({"name": src.get("name"), "container": src.get("container"), "current": _prune({
-                "averageUtilization": src.get("currentAverageUtilization"), "averageValue": src.get("currentAverageValue")})})
-    if m.get("external") is not None:
-        src = as_dict(m["external"])
-        out["external"] = {"metric": _prune({"name": src.get("metricName"), "selector": src.get("metricSelector")}),
-                           "current": _prune({"value": src.get("currentValue"), "averageValue": src.get("currentAverageValue")})}
-    return _prune(out)
+    return _metric_v1_to_v2(m, _STATUS_FIELDS, spec=False)
 
 
 def _metric_status_v2_to_v1(m: Obj) -> Obj:
-    out: Obj = {"type": m.get("type")}
-    if m.get("object") is not None:
-        src = as_dict(m["object"])
-        current, metric = as_dict(src.get("current")), as_dict(src.get("metric"))
-        out["object"] = _prune({"target": src.get("describedObject"), "metricName": metric.get("name"),
-                                "currentValue": current.get("value", "0"), "selector": metric.get("selector"),
-                                "averageValue": current.get("averageValue")})
-    if m.get("pods") is not None:
-        src = as_dict(m["pods"])
-        current, metric = as_dict(src.get("current")), as_dict(src.get("metric"))
-        out["pods"] = _prune({"metricName": metric.get("name"), "currentAverageValue": current.get("averageValue", "0"),
-                              "selector": metric.get("selector")})
-    for name in ("resource", "containerResource"):
-        if m.get(name) is not None:
-            src = as_dict(m[name])
-            current = as_dict(src.get("current"))
-            out[name] = _prune({"name": src.get("name"), "currentAverageUtilization": current.get("averageUtilization"),
-                                "currentAverageValue": current.get("averageValue", "0"), "container": src.get("container")})
-    if m.get("external") is not None:
-        src = as_dict(m["external"])
-        current, metric = as_dict(src.get("current")), as_dict(src.get("metric"))
-        out["external"] = _prune({"metricName": metric.get("name"), "metricSelector": metric.get("selector"),
-                                  "currentValue": current.get("value", "0"), "currentAverageValue": current.get("averageValue")})
-    return _prune(out)
+    return _metric_v2_to_v1(m, _STATUS_FIELDS)
 
 
 _BEHAVIOR_FIELDS = {"scaleUp": "ScaleUp", "scaleDown": "ScaleDown"}
