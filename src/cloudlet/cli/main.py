@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from cloudlet import __version__
+from cloudlet.cli.image import image_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="cloudlet: a whole cloud-native platform on one machine.")
 console = Console(stderr=True)
@@ -104,6 +105,7 @@ def kubeconfig(
 
 node_app = typer.Typer(no_args_is_help=True, help="Add, stop and resume nodes of a running cloudlet.")
 app.add_typer(node_app, name="node")
+app.add_typer(image_app, name="image")
 
 
 def _kubeconfig(data_dir: Path | None, kubeconfig: Path | None) -> Path:
