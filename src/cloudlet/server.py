@@ -88,6 +88,11 @@ class Config:
     hollow_node_pods: int = 110
     hollow_heartbeat_interval: float = 10.0  # seconds between Lease renewals
     node_monitor_grace_period: float = 40.0  # lease age after which a node goes Unknown
+    hpa_sync_period: float = 15.0  # seconds between HorizontalPodAutoscaler syncs
+    node: bool = False  # run the node agent (this machine as a real node); `cloudlet up` turns it on
+    node_name: str = ""  # default: the hostname
+    pod_cidr: str = "10.88.0.0/16"  # the pod network's CIDR (its first address is the host's bridge IP)
+    system_reserved: str = ""  # "cpu=500m,memory=1Gi": subtracted from capacity for allocatable
 
 
 class Server:
@@ -106,6 +111,7 @@ class Server:
         self.ready_seconds = 0.0
         self.scheduler: Any = None  # cloudlet.scheduler.Scheduler once started
         self.hollow: Any = None  # cloudlet.node.hollow.HollowNodes once started
+        self.agent: Any = None  # cloudlet.node.agent.NodeAgent once started (config.node)
 
     async def start(self) -> float:
         """Start serving; returns seconds from call to ready."""
@@ -130,9 +136,13 @@ class Server:
         await self._bootstrap()
         self._serve_custom_resources()
         app, self.handlers = build_app(self.api, self.registry, self.creds.token)
-        from cloudlet.api import binding
+        from cloudlet.api import binding, eviction
 
         binding.install(self.handlers)
+        eviction.install(self.handlers)  # pods/eviction (kubectl drain), honouring PodDisruptionBudgets
+        from cloudlet.api import streaming
+
+        streaming.install(self.handlers)  # pods/log|exec|attach|portforward; the node agent sets the provider
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.bind, cfg.port, ssl_context=ssl_context(self.creds), backlog=1024)
@@ -141,6 +151,7 @@ class Server:
         self._start_controllers()
         self._start_scheduler()
         await self._start_nodes()
+        await self._start_agent()
         self.ready_seconds = time.perf_counter() - t0
         log.info("ready", extra={"url": f"https://{cfg.bind}:{cfg.port}", "seconds": round(self.ready_seconds, 3)})
         return self.ready_seconds
@@ -150,15 +161,15 @@ class Server:
         from cloudlet.controllers import builtin
 
         assert self.api is not None
-        for coro in builtin.control_loops(self.api):
+        for coro in builtin.control_loops(self.api, node_monitor_grace_period=self.config.node_monitor_grace_period,
+                                           hpa_sync_period=self.config.hpa_sync_period):
             self._tasks.append(asyncio.create_task(coro))
 
     async def _start_nodes(self) -> None:
         """The hollow-node manager (adopts every node annotated hollow, see
-        :mod:`cloudlet.node.hollow`), ``--hollow-nodes`` worth of new nodes, and
-        the node lifecycle controller."""
+        :mod:`cloudlet.node.hollow`) and ``--hollow-nodes`` worth of new nodes
+        (the node lifecycle controller is one of :func:`builtin.control_loops`)."""
         from cloudlet.client.local import LocalClient
-        from cloudlet.controllers.nodelifecycle import NodeLifecycleController
         from cloudlet.node.hollow import NODES, HollowNodes
         from cloudlet.node.objects import HollowSpec, is_hollow
 
@@ -170,13 +181,35 @@ class Server:
         self.hollow = HollowNodes(client, spec=spec, heartbeat_interval=heartbeat,
                                   lease_duration=max(1, round(cfg.node_monitor_grace_period)))
         self._tasks.append(asyncio.create_task(self.hollow.run(), name="hollow-nodes"))
-        lifecycle = NodeLifecycleController(client, grace_period=cfg.node_monitor_grace_period)
-        self._tasks.append(asyncio.create_task(lifecycle.run(), name="node-lifecycle"))
         if cfg.hollow_nodes > 0:
             existing = await client.list(NODES)
             missing = cfg.hollow_nodes - sum(1 for n in existing.get("items") or () if is_hollow(n))
             if missing > 0:
                 await self.hollow.add(missing)
+
+    async def _start_agent(self) -> None:
+        """The node agent (:mod:`cloudlet.node.agent`) registering this machine as a
+        node and serving pod logs/exec/port-forward. Without it, whatever a
+        previous run with a node left on the host is removed."""
+        from cloudlet.node.agent import NodeAgent, cleanup_node
+
+        cfg = self.config
+        if not cfg.node:
+            if (cfg.data_dir / "pods").is_dir():
+                await cleanup_node(cfg.data_dir)
+            return
+        from cloudlet.api import streaming
+        from cloudlet.client.local import LocalClient
+        from cloudlet.node.registration import default_node_name, parse_reserved
+
+        assert self.api is not None and self.handlers is not None
+        self.agent = NodeAgent(
+            LocalClient(self.api), data_dir=cfg.data_dir, node_name=cfg.node_name or default_node_name(),
+            pod_cidr=cfg.pod_cidr, reserved=parse_reserved(cfg.system_reserved),
+            heartbeat_interval=min(cfg.hollow_heartbeat_interval, cfg.node_monitor_grace_period / 4),
+            lease_duration=max(1, round(cfg.node_monitor_grace_period)))
+        await self.agent.start()
+        streaming.set_pod_streams(self.handlers, self.agent)
 
     def _start_scheduler(self) -> None:
         """The default scheduler (:mod:`cloudlet.scheduler`), binding through ``pods/binding``."""
@@ -219,6 +252,10 @@ class Server:
                         await api.create(pc_rt, "", json.loads(json.dumps(pc)))
                     except APIError as e:
                         log.error("bootstrap failed", extra={"object": name, "error": e.message})
+        rc_rt = self.registry.get("node.k8s.io", "v1", "runtimeclasses")
+        if rc_rt is not None and api.store.get(api.key(rc_rt, "", "runc")) is None:  # the default handler
+            await api.create(rc_rt, "", {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                                         "metadata": {"name": "runc"}, "handler": "runc"})
 
     async def _compactor(self) -> None:
         assert self.store is not None
@@ -232,6 +269,9 @@ class Server:
     async def stop(self) -> None:
         if self.handlers is not None:
             self.handlers.shutting_down.set()
+        if self.agent is not None:
+            await self.agent.stop()
+            self.agent = None
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

@@ -38,6 +38,7 @@ class CloudletProcess:
     extra_args: list[str] = field(default_factory=list)
     memory_limit: int | None = None  # bytes of address space (RLIMIT_AS) for the server process
     env: dict[str, str] = field(default_factory=dict)  # extra environment for the server process
+    node: bool = False  # run the node agent (real pods); off by default: `--no-node` is passed
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     _ctx: ssl.SSLContext | None = field(default=None, repr=False)
@@ -66,7 +67,8 @@ class CloudletProcess:
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
         self.proc = subprocess.Popen(
-            [CLOUDLET, "up", "--data-dir", str(self.data_dir), "--port", str(self.port), *self.extra_args],
+            [CLOUDLET, "up", "--data-dir", str(self.data_dir), "--port", str(self.port), *self.extra_args,
+             *([] if self.node or "--node" in self.extra_args else ["--no-node"])],
             stdout=logf,
             stderr=logf,
             preexec_fn=cap if limit is not None else None,
@@ -98,6 +100,14 @@ class CloudletProcess:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode if self.proc else None
+
+    def cleanup_node(self) -> None:
+        """Remove every host resource the node agent of this data dir left (stop first)."""
+        import asyncio
+
+        from cloudlet.node.agent import cleanup_node
+
+        asyncio.run(cleanup_node(self.data_dir))
 
     def kill9(self) -> None:
         assert self.proc is not None

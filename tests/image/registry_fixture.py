@@ -289,6 +289,7 @@ class CuttingProxy:
         self.cut_after: int | None = None
         self.cuts = 0
         self.cut_done = 0
+        self._armed = 0  # responses picked for a cut (decided on the request, done on the response)
         self.fail_next = 0  # answer this many requests with 503 (then close) before forwarding
         self.failed = 0
         self.blob_gets: list[str] = []
@@ -333,7 +334,9 @@ class CuttingProxy:
             while data := await cr.read(65536):
                 if data.startswith(b"GET ") and b"/blobs/sha256:" in data.split(b"\r\n", 1)[0]:
                     self.blob_gets.append(data.split(b" ", 2)[1].decode())
-                    if self.cut_after is not None and self.cut_done < self.cuts:
+                    if self.cut_after is not None and (state["armed"] or self._armed < self.cuts):
+                        if not state["armed"]:  # one reservation per connection until it is cut or ends
+                            self._armed += 1
                         state["armed"], state["sent"] = True, 0
                 sw.write(data)
                 await sw.drain()
@@ -352,6 +355,8 @@ class CuttingProxy:
                     state["sent"] += len(data)
                 cw.write(data)
                 await cw.drain()
+            if state["armed"]:  # ended before the cut point (a small blob): free its reservation
+                self._armed -= 1
             cw.close()
 
         try:

@@ -12,7 +12,7 @@ from ._helpers import kind
 EXPECTED = {
     ("", "v1", "namespaces"): ("Namespace", "namespace", False, ("ns",), (), ("status",), True),
     ("", "v1", "nodes"): ("Node", "node", False, ("no",), (), ("status",), True),
-    ("", "v1", "pods"): ("Pod", "pod", True, ("po",), ("all",), ("status", "binding"), True),
+    ("", "v1", "pods"): ("Pod", "pod", True, ("po",), ("all",), ("status", "binding", "eviction"), True),
     ("", "v1", "services"): ("Service", "service", True, ("svc",), ("all",), ("status",), True),
     ("", "v1", "endpoints"): ("Endpoints", "endpoints", True, ("ep",), (), (), False),
     ("", "v1", "configmaps"): ("ConfigMap", "configmap", True, ("cm",), (), (), False),
@@ -29,6 +29,7 @@ EXPECTED = {
     ("node.k8s.io", "v1", "runtimeclasses"): ("RuntimeClass", "runtimeclass", False, (), (), (), False),
     ("coordination.k8s.io", "v1", "leases"): ("Lease", "lease", True, (), (), (), False),
     ("discovery.k8s.io", "v1", "endpointslices"): ("EndpointSlice", "endpointslice", True, (), (), (), False),
+    ("policy", "v1", "poddisruptionbudgets"): ("PodDisruptionBudget", "poddisruptionbudget", True, ("pdb",), (), ("status",), True),
 }
 
 

@@ -189,6 +189,7 @@ EXPECTED_COLUMNS = {
     "node.k8s.io/runtimeclasses": ["Name", "Handler", "Age"],
     "coordination.k8s.io/leases": ["Name", "Holder", "Age"],
     "discovery.k8s.io/endpointslices": ["Name", "AddressType", "Ports", "Endpoints", "Age"],
+    "policy/poddisruptionbudgets": ["Name", "Min Available", "Max Unavailable", "Allowed Disruptions", "Age"],
 }
 
 EXPECTED_DEFAULT_VIEW = {

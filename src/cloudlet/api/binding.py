@@ -3,8 +3,9 @@
 ``POST /api/v1/namespaces/{ns}/pods/{name}/binding`` with a v1 ``Binding``
 (``metadata.name`` = the pod, ``target: {kind: Node, name}``) sets the pod's
 ``spec.nodeName`` and its ``PodScheduled=True`` condition in one
-compare-and-swap write at the storage level (the pod update strategy forbids changing
-``spec.nodeName``), as kube-apiserver's ``BindingREST`` does.
+compare-and-swap write through :meth:`ObjectAPI.update_with`, the system update
+path below the pod update strategy (which forbids changing ``spec.nodeName``), as
+kube-apiserver's ``BindingREST`` does.
 
 Contract: 404 when the pod is absent; 409 Conflict ``pod X is already
 assigned to node Y`` when it is bound (even to the same node); 400 when the
@@ -24,9 +25,7 @@ from aiohttp import web
 from cloudlet.api import errors
 from cloudlet.api.handlers import ResourceHandlers, Target, respond
 from cloudlet.api.objects import ObjectAPI
-from cloudlet.store.store import ConflictError, NotFoundError, Obj, copy_obj, obj_rev
-
-MAX_RETRIES = 16
+from cloudlet.store.store import Obj
 
 
 def _now() -> str:
@@ -79,23 +78,10 @@ async def bind_pod(api: ObjectAPI, namespace: str, binding: Any) -> Obj:
                                 "lastTransitionTime": _now()})
         return pod
 
-    # Like kube-apiserver's BindingREST this writes at the storage level: the
-    # pod update strategy forbids changing spec.nodeName, binding is the one
-    # path allowed to set it. Compare-and-swap, retried on lost races.
-    key = api.key(PODS, namespace, name)
-    for _ in range(MAX_RETRIES):
-        cur = api.store.latest(key)
-        if cur is None:
-            raise errors.not_found("pods", "", name)
-        pod = mutate(copy_obj(api.to_version(PODS, cur)))
-        try:
-            stored = await api.store.update(key, api._to_storage(PODS, pod), expect=obj_rev(cur))
-        except ConflictError:
-            continue
-        except NotFoundError as e:
-            raise errors.not_found("pods", "", name) from e
-        return api.to_version(PODS, stored)
-    raise errors.conflict("pods", "", name)
+    # Like kube-apiserver's BindingREST this bypasses the pod update strategy
+    # (which forbids changing spec.nodeName): binding is the one path allowed to
+    # set it. ObjectAPI's system update path retries lost races.
+    return await api.update_with(PODS, namespace, name, mutate)
 
 
 async def handle_binding(api: ObjectAPI, t: Target, request: web.Request, body: Any) -> web.Response:

@@ -18,6 +18,7 @@ _GROUP_ORDER = [
     "events.k8s.io",
     "autoscaling",
     "batch",
+    "policy",
     "coordination.k8s.io",
     "discovery.k8s.io",
     "node.k8s.io",
@@ -41,6 +42,11 @@ def _version_key(v: str) -> tuple[int, int, int]:
 
 def sorted_versions(versions: list[str]) -> list[str]:
     return sorted(versions, key=_version_key, reverse=True)
+
+
+# Subresources served by handlers outside the registry (e.g. pods/log from
+# cloudlet.api.streaming): (group, plural, sub) -> (kind, verbs).
+EXTRA_SUBRESOURCES: dict[tuple[str, str, str], tuple[str, list[str]]] = {}
 
 
 def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
@@ -76,14 +82,28 @@ def _resource_entries(rt: ResourceType) -> list[dict[str, Any]]:
                 "kind": rt.kind,
                 "verbs": ["get", "patch", "update"],
             })
+        elif sub == "eviction":  # kubectl drain looks for group/version/kind here to pick the Eviction version
+            out.append({
+                "name": f"{rt.plural}/eviction",
+                "singularName": "",
+                "namespaced": rt.namespaced,
+                "group": "policy",
+                "version": "v1",
+                "kind": "Eviction",
+                "verbs": ["create"],
+            })
         else:
             out.append({
                 "name": f"{rt.plural}/{sub}",
                 "singularName": "",
                 "namespaced": rt.namespaced,
-                "kind": rt.kind,
-                "verbs": ["create"] if sub in ("binding", "eviction") else ["get"],
+                "kind": "Binding" if sub == "binding" else rt.kind,
+                "verbs": ["create"] if sub == "binding" else ["get"],
             })
+    for (group, plural, sub), (kind, verbs) in EXTRA_SUBRESOURCES.items():  # pods/log, pods/exec, ...
+        if group == rt.group and plural == rt.plural and sub not in rt.subresources:
+            out.append({"name": f"{plural}/{sub}", "singularName": "", "namespaced": rt.namespaced,
+                        "kind": kind, "verbs": list(verbs)})
     return out
 
 

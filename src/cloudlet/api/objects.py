@@ -674,6 +674,60 @@ class ObjectAPI:
                 raise
         raise errors.conflict(rt.plural, rt.group, name)
 
+    async def update_with(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        mutate: Callable[[Obj], Obj | None],
+        *,
+        dry_run: bool = False,
+        retries: int = 16,
+    ) -> Obj:
+        """The system update path: read the latest object, ``mutate`` a copy, compare-and-swap it.
+
+        For server-internal writes that kube-apiserver makes below the user
+        update strategy (``BindingREST`` setting ``spec.nodeName``, the eviction
+        subresource's ``DisruptionTarget`` condition and budget decrement): no
+        spec/status split, no ``prepare_update``, defaulting, validation or
+        managedFields. The write still goes through storage conversion, gets the
+        next ``resourceVersion`` and reaches watchers as MODIFIED.
+
+        Contract: ``mutate`` gets a private copy of the current object in
+        ``rt``'s version and returns the object to store (or ``None``: no
+        change, the current object is returned without a write); it may raise
+        :class:`APIError`, which is passed through unchanged (a refused
+        precondition, a budget that allows nothing). Identity metadata (name,
+        namespace, uid, creationTimestamp) is kept from the stored object. A lost
+        race re-reads and calls ``mutate`` again, at most ``retries`` times, then
+        409. 404 when the object is absent. ``dry_run`` returns what would be
+        written without writing.
+        """
+        key = self.key(rt, namespace, name)
+        for _ in range(max(1, retries)):
+            cur = self.store.latest(key)
+            if cur is None:
+                raise errors.not_found(rt.plural, rt.group, name)
+            current = self.to_version(rt, cur)
+            new = mutate(copy_obj(current))
+            if new is None or new == current:
+                return current
+            meta, ometa = new.setdefault("metadata", {}), current["metadata"]
+            for f in ("name", "namespace", "uid", "creationTimestamp"):
+                if f in ometa:
+                    meta[f] = ometa[f]
+            meta["resourceVersion"] = ometa.get("resourceVersion")
+            if dry_run:
+                return new
+            try:
+                stored = await self.store.update(key, self._to_storage(rt, new), expect=obj_rev(cur))
+            except ConflictError:
+                continue
+            except NotFoundError as e:
+                raise errors.not_found(rt.plural, rt.group, name) from e
+            return self.to_version(rt, stored)
+        raise errors.conflict(rt.plural, rt.group, name)
+
     async def apply(
         self,
         rt: ResourceType,

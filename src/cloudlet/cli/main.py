@@ -49,9 +49,16 @@ def up(
     hollow_node_pods: int = typer.Option(110, "--hollow-node-pods", min=1, help="Pod capacity of each hollow node."),
     node_monitor_grace_period: float = typer.Option(
         40.0, "--node-monitor-grace-period", help="Seconds without a lease renewal before a node goes Unknown."),
+    hpa_sync_period: float = typer.Option(
+        15.0, "--horizontal-pod-autoscaler-sync-period", help="Seconds between HorizontalPodAutoscaler syncs."),
     scheduler_config: Path = typer.Option(
         None, "--scheduler-config", help="YAML choosing the scheduler's filter/score plugins and weights."),
     scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Run the built-in pod scheduler."),
+    node: bool = typer.Option(True, "--node/--no-node", help="Run this machine as a node (--no-node: control plane only)."),
+    node_name: str = typer.Option("", "--node-name", help="Name of this machine's Node (default: the hostname)."),
+    pod_cidr: str = typer.Option("10.88.0.0/16", "--pod-cidr", help="CIDR of the pod network on this machine."),
+    system_reserved: str = typer.Option(
+        "", "--system-reserved", help="Resources kept from pods, e.g. cpu=500m,memory=1Gi."),
 ) -> None:
     """Start cloudlet in the foreground (Ctrl-C or SIGTERM stops it cleanly)."""
     from cloudlet.server import Config, run_forever, setup_logging
@@ -62,9 +69,19 @@ def up(
         compact_interval=compact_interval, min_history=min_history,
         hollow_nodes=hollow_nodes, hollow_node_cpu=hollow_node_cpu, hollow_node_memory=hollow_node_memory,
         hollow_node_pods=hollow_node_pods, node_monitor_grace_period=node_monitor_grace_period,
+        hpa_sync_period=hpa_sync_period,
         scheduler_config=str(scheduler_config) if scheduler_config else None,
         scheduler=scheduler,
+        node=node, node_name=node_name, pod_cidr=pod_cidr, system_reserved=system_reserved,
     )
+    if node:
+        from cloudlet.node.registration import parse_reserved
+
+        try:
+            parse_reserved(system_reserved)
+        except ValueError as e:
+            console.print(f"[red]error:[/] --system-reserved: {e}")
+            raise typer.Exit(2) from e
 
     def ready(server: object) -> None:
         from cloudlet.server import Server

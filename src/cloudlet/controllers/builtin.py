@@ -1,14 +1,22 @@
 """The control loops that run inside the API process.
 
 :func:`control_loops` is what :class:`cloudlet.server.Server` schedules at
-start-up: the namespace lifecycle controller, the garbage collector, the
-CRD controller (names, Established, serving, cleanup) and the ReplicaSet
-and Deployment controllers (sharing one informer factory; ``CLOUDLET_CONTROLLERS=*,-deployment``
-switches those two off, see :func:`workload_controllers_enabled`), the Endpoints and
-EndpointSlice controllers (``-endpoint``), all talking to the API
-through one in-process
-:class:`~cloudlet.client.local.LocalClient`. Each coroutine runs until
-cancelled (server shutdown) and cleans up its informers and workers then.
+start-up, all talking to the API through one in-process
+:class:`~cloudlet.client.local.LocalClient`: the namespace lifecycle
+controller, the garbage collector, the CRD controller (names, Established,
+serving, cleanup), the ReplicaSet, Deployment and disruption
+(PodDisruptionBudget status) controllers sharing one informer factory, and the
+node lifecycle controller (lease health, NoExecute taints and evictions).
+Each coroutine runs until cancelled (server shutdown) and cleans up its
+informers and workers then.
+
+``CLOUDLET_CONTROLLERS`` takes kube-controller-manager's ``--controllers``
+syntax (``*`` all; ``-name`` switches one off; names: ``deployment``,
+``replicaset``, ``endpoint`` (Endpoints and EndpointSlices),
+``horizontalpodautoscaling``, ``disruption``,
+``nodelifecycle``). API-only tests (the
+fuzzers) switch the workload controllers off so nothing but the test writes
+their objects (:func:`workload_controllers_enabled`).
 """
 
 from __future__ import annotations
@@ -23,60 +31,69 @@ from cloudlet.client.informer import SharedInformerFactory
 from cloudlet.client.local import LocalClient
 from cloudlet.controllers.crd import CRDController
 from cloudlet.controllers.deployment import DeploymentController
+from cloudlet.controllers.disruption import DisruptionController
 from cloudlet.controllers.endpoints import EndpointsController
 from cloudlet.controllers.endpointslice import EndpointSliceController
 from cloudlet.controllers.gc import GarbageCollector
+from cloudlet.controllers.hpa import HPAController
 from cloudlet.controllers.namespace import NamespaceController
+from cloudlet.controllers.nodelifecycle import NodeLifecycleController
 from cloudlet.controllers.replicaset import ReplicaSetController
 
 
-def control_loops(api: ObjectAPI) -> list[Coroutine[Any, Any, None]]:
+def control_loops(
+    api: ObjectAPI, *, node_monitor_grace_period: float = 40.0, hpa_sync_period: float = 15.0
+) -> list[Coroutine[Any, Any, None]]:
+    """The in-process controllers; ``node_monitor_grace_period`` (seconds) is the
+    lease age after which the node lifecycle controller marks a node Unknown."""
     client = LocalClient(api)
-    return [
+    loops: list[Coroutine[Any, Any, None]] = [
         NamespaceController(client, api.registry).run(),
         GarbageCollector(client, api.registry).run(),
         CRDController(client, api.registry).run(),
-    ] + ([_workloads(client)] if workload_controllers_enabled() else []) + (
-        [_service_endpoints(client)] if controller_enabled("endpoint") else [])
+    ]
+    workloads, disruption = workload_controllers_enabled(), controller_enabled("disruption")
+    if workloads or disruption:
+        loops.append(_informer_controllers(client, workloads=workloads, disruption=disruption,
+                                           hpa_sync_period=hpa_sync_period))
+    if controller_enabled("nodelifecycle"):
+        loops.append(NodeLifecycleController(client, grace_period=node_monitor_grace_period).run())
+    return loops
+
+
+def _names(env: str | None) -> set[str]:
+    raw = os.environ.get("CLOUDLET_CONTROLLERS", "*") if env is None else env
+    return {n.strip() for n in raw.split(",") if n.strip()}
 
 
 def controller_enabled(name: str, env: str | None = None) -> bool:
-    """kube-controller-manager's ``--controllers`` syntax in ``CLOUDLET_CONTROLLERS``:
-    ``*`` all, ``name`` on, ``-name`` off (default ``*``)."""
-    raw = os.environ.get("CLOUDLET_CONTROLLERS", "*") if env is None else env
-    names = {n.strip() for n in raw.split(",") if n.strip()}
+    """Whether controller ``name`` runs under ``CLOUDLET_CONTROLLERS`` (default ``*``)."""
+    names = _names(env)
     return f"-{name}" not in names and ("*" in names or name in names)
 
 
 def workload_controllers_enabled(env: str | None = None) -> bool:
-    """Whether the ReplicaSet/Deployment controllers run (both, or neither):
-    API-only tests (the fuzzers) switch them off with ``*,-deployment,-replicaset``
-    so nothing but the test writes their objects — and the Service endpoint
-    controllers with them (they write Endpoints and EndpointSlices)."""
+    """Whether the ReplicaSet/Deployment controllers run (both, or neither:
+    ``-deployment`` or ``-replicaset`` switches the pair off)."""
     return controller_enabled("deployment", env) and controller_enabled("replicaset", env)
 
 
-async def _service_endpoints(client: LocalClient) -> None:
-    """The Endpoints and EndpointSlice (+ mirroring) controllers over one informer factory."""
-    if not workload_controllers_enabled():
-        return
+async def _informer_controllers(
+    client: LocalClient, *, workloads: bool, disruption: bool, hpa_sync_period: float = 15.0
+) -> None:
+    """The ReplicaSet, Deployment and disruption controllers over one shared informer factory."""
     factory = SharedInformerFactory(client)
-    endpoints = EndpointsController(client, factory)
-    slices = EndpointSliceController(client, factory)
+    runs: list[Coroutine[Any, Any, None]] = []
+    if workloads:
+        runs += [ReplicaSetController(client, factory).run(), DeploymentController(client, factory).run()]
+        if controller_enabled("endpoint"):  # Endpoints + EndpointSlices (+ mirroring); off with the workloads
+            runs += [EndpointsController(client, factory).run(), EndpointSliceController(client, factory).run()]
+        if controller_enabled("horizontalpodautoscaling"):
+            runs.append(HPAController(client, factory, sync_period=hpa_sync_period).run())
+    if disruption:
+        runs.append(DisruptionController(client, factory).run())
     factory.start()
     try:
-        await asyncio.gather(endpoints.run(), slices.run())
-    finally:
-        await factory.shutdown()
-
-
-async def _workloads(client: LocalClient) -> None:
-    """The ReplicaSet and Deployment controllers over one shared informer factory."""
-    factory = SharedInformerFactory(client)
-    replicasets = ReplicaSetController(client, factory)
-    deployments = DeploymentController(client, factory)
-    factory.start()
-    try:
-        await asyncio.gather(replicasets.run(), deployments.run())
+        await asyncio.gather(*runs)
     finally:
         await factory.shutdown()

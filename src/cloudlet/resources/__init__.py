@@ -12,7 +12,7 @@ import importlib
 
 from cloudlet.resources.registry import REGISTRY
 
-KIND_MODULES = ("core", "pod", "service", "apps", "autoscaling", "scheduling", "coordination", "node", "discovery", "apiextensions", "metrics")
+KIND_MODULES = ("core", "pod", "service", "apps", "autoscaling", "policy", "scheduling", "coordination", "node", "discovery", "apiextensions", "metrics")
 
 for _module in KIND_MODULES:
     importlib.import_module(f"{__name__}.{_module}")

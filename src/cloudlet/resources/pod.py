@@ -123,7 +123,7 @@ def add_default_tolerations(pod: Obj) -> None:
 
 PODS = REGISTRY.add(ResourceType(
     group="", version="v1", kind="Pod", plural="pods", singular="pod", namespaced=True,
-    short_names=("po",), categories=("all",), subresources=("status", "binding"),
+    short_names=("po",), categories=("all",), subresources=("status", "binding", "eviction"),
     default=default_pod, validate=with_types(SCHEMA, validate_pod), fields=pod_fields,
     prepare_create=add_default_tolerations,
 ))

@@ -1000,6 +1000,25 @@ LEASE_COLUMNS = [
 ]
 
 
+def _pdb_row(obj: Obj, now: float | None = None) -> list[Any]:
+    spec = _d(obj.get("spec"))
+
+    def intstr(value: Any) -> str:
+        return "N/A" if value is None else str(value)
+
+    return [_name(obj), intstr(spec.get("minAvailable")), intstr(spec.get("maxUnavailable")),
+            _int(_d(obj.get("status")).get("disruptionsAllowed")), age(obj, now)]
+
+
+PDB_COLUMNS = [
+    NAME_COLUMN,
+    _col("Min Available", "Pods of the set that must stay available (a count or a percentage)."),
+    _col("Max Unavailable", "Pods of the set that may be unavailable (a count or a percentage)."),
+    _col("Allowed Disruptions", "How many pods may be disrupted right now, as last computed.", "integer"),
+    AGE_COLUMN,
+]
+
+
 # -------------------------------------------------------------------------- table
 
 TABLES: dict[str, tuple[list[Column], Row]] = {
@@ -1020,5 +1039,6 @@ TABLES: dict[str, tuple[list[Column], Row]] = {
     "node.k8s.io/runtimeclasses": (RUNTIMECLASS_COLUMNS, _runtimeclass_row),
     "coordination.k8s.io/leases": (LEASE_COLUMNS, _lease_row),
     "discovery.k8s.io/endpointslices": (ENDPOINTSLICE_COLUMNS, _endpointslice_row),
+    "policy/poddisruptionbudgets": (PDB_COLUMNS, _pdb_row),
 }
 """``"group/plural"`` -> (column definitions, row function) for each built-in kind."""
