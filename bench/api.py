@@ -6,7 +6,12 @@ Starts a real `cloudlet up` in a temp data dir on a free port and measures:
 * idle RSS after start;
 * creating N ConfigMaps over HTTPS with C concurrent keep-alive clients
   (creates/s, p50/p99 latency);
-* GET rate, and paged LIST rate (limit=500);
+* GET rate, and paged LIST rate (limit=500), with the CPU time per page the
+  server and this client spent (from /proc; robust on a shared machine, where
+  wall-clock rates swing) and the bytes per page;
+* in the same run, the paged LIST again after every object's managedFields
+  were dropped (a merge patch setting ``metadata.managedFields: [{}]``), as the
+  baseline for what managedFields cost a list;
 * watch delivery delay with W watchers (create -> event seen, p50/p99);
 * in the same run, the raw SQLite durable insert rate on the same disk with the
   same durability (WAL, synchronous=FULL, one transaction per acknowledged
@@ -54,6 +59,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sqlite_baseline(dirpath: Path, n: int) -> dict[str, float]:
@@ -139,6 +150,9 @@ class Bench:
     async def paged_lists(self, rounds: int, ns: str, limit: int = 500) -> dict[str, Any]:
         pages = 0
         items = 0
+        nbytes = 0
+        pid = self.proc.proc.pid  # type: ignore[union-attr]
+        server0, client0 = cpu_s(pid), time.process_time()
         t0 = time.perf_counter()
         async with self.session() as s:
             for _ in range(rounds):
@@ -147,13 +161,39 @@ class Bench:
                     url = f"{self.base}/api/v1/namespaces/{ns}/configmaps?limit={limit}" + (f"&continue={cont}" if cont else "")
                     async with s.get(url) as r:
                         doc = await r.json()
+                        nbytes += len(await r.read())
                     pages += 1
                     items += len(doc["items"])
                     cont = doc["metadata"].get("continue", "")
                     if not cont:
                         break
         total = time.perf_counter() - t0
-        return {"pages": pages, "pages_per_s": pages / total, "items_per_s": items / total, "limit": limit}
+        server_cpu, client_cpu = cpu_s(pid) - server0, time.process_time() - client0
+        return {
+            "pages": pages, "pages_per_s": pages / total, "items_per_s": items / total, "limit": limit,
+            "bytes_per_page": nbytes / pages,
+            "server_cpu_ms_per_page": server_cpu / pages * 1000, "client_cpu_ms_per_page": client_cpu / pages * 1000,
+        }
+
+    async def drop_managed_fields(self, n: int, clients: int, ns: str) -> dict[str, Any]:
+        """Reset every object's managedFields (Kubernetes' ``[{}]``: afterwards untracked until an apply)."""
+        counter = iter(range(n))
+        errors = 0
+        patch = {"metadata": {"managedFields": [{}]}}
+
+        async def worker() -> None:
+            nonlocal errors
+            async with self.session() as s:
+                for i in counter:
+                    url = f"{self.base}/api/v1/namespaces/{ns}/configmaps/c{i:06d}"
+                    async with s.patch(url, json=patch, headers={"Content-Type": "application/merge-patch+json"}) as r:
+                        doc = await r.json()
+                        if r.status != 200 or doc["metadata"].get("managedFields"):
+                            errors += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        return {"n": n, "seconds": time.perf_counter() - t0, "errors": errors}
 
     async def watch_latency(self, watchers: int, events: int, ns: str) -> dict[str, Any]:
         sent: dict[str, float] = {}
@@ -215,8 +255,17 @@ async def run(args: argparse.Namespace, proc: CloudletProcess) -> dict[str, Any]
     out["create"] = await b.creates(args.objects, args.clients, "bench")
     out["rss_after_creates_mb"] = rss_mb(proc.proc.pid)  # type: ignore[union-attr]
     out["get"] = await b.gets(args.objects, args.clients, "bench", args.objects)
-    out["list_paged"] = await b.paged_lists(3, "bench")
+    out["list_paged"] = await b.paged_lists(args.list_rounds, "bench")
     out["watch"] = await b.watch_latency(args.watchers, args.watch_events, "watch")
+    out["drop_managed_fields"] = await b.drop_managed_fields(args.objects, args.clients, "bench")
+    plain = out["list_paged_without_managed_fields"] = await b.paged_lists(args.list_rounds, "bench")
+    lp = out["list_paged"]
+    out["managed_fields_list_cost"] = {
+        "pages_per_s_ratio": lp["pages_per_s"] / plain["pages_per_s"],
+        "server_cpu_ratio": lp["server_cpu_ms_per_page"] / plain["server_cpu_ms_per_page"],
+        "client_cpu_ratio": lp["client_cpu_ms_per_page"] / plain["client_cpu_ms_per_page"],
+        "bytes_ratio": lp["bytes_per_page"] / plain["bytes_per_page"],
+    }
     return out
 
 
@@ -226,6 +275,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--watchers", type=int, default=100)
     ap.add_argument("--watch-events", type=int, default=200)
+    ap.add_argument("--list-rounds", type=int, default=10, help="paged lists of the whole namespace per measure")
     ap.add_argument("--baseline-writes", type=int, default=2000)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
@@ -289,6 +339,9 @@ def main() -> None:
         t.add_row("gets", f"{g['per_s']:.0f}/s p99 {g['p99_ms']:.1f} ms", "")
         lp = result["list_paged"]
         t.add_row("paged list (500/page)", f"{lp['pages_per_s']:.1f} pages/s ({lp['items_per_s']:.0f} items/s)", "")
+        t.add_row("  CPU per page", f"server {lp['server_cpu_ms_per_page']:.2f} ms, client {lp['client_cpu_ms_per_page']:.2f} ms, {lp['bytes_per_page'] / 1000:.0f} kB", "")
+        pl = result["list_paged_without_managed_fields"]
+        t.add_row("  same, managedFields dropped", f"{pl['pages_per_s']:.1f} pages/s; server {pl['server_cpu_ms_per_page']:.2f} ms, client {pl['client_cpu_ms_per_page']:.2f} ms, {pl['bytes_per_page'] / 1000:.0f} kB", "")
         w = result["watch"]
         t.add_row(f"watch delivery ({w['watchers']} watchers)", f"p50 {w['p50_ms']:.1f} ms p99 {w['p99_ms']:.1f} ms ({w['delivered']} events)", "p99 < 50 ms")
         t.add_row("RSS after creates", f"{result['rss_after_creates_mb']:.1f} MB", "")

@@ -327,3 +327,63 @@ def test_fast_create_tracking_equals_the_general_comparison() -> None:
     assert mf["fieldsV1"] == encode_fields((c.added | c.modified) - fieldmanager._STRIP)
     assert "f:status" not in mf["fieldsV1"]  # reset field of the main resource
     assert mf["manager"] == "m" and mf["operation"] == "Update" and mf["apiVersion"] == "apps/v1"
+
+
+async def test_stored_objects_share_equal_managed_fields_and_stay_independent() -> None:
+    """Equal managedFields of stored objects are one value in memory (also after a
+    restart), reads are unchanged, and a write to one object leaves the others alone."""
+    from cloudlet.api.objects import ObjectAPI
+    from cloudlet.store.backend import MemoryBackend
+    from cloudlet.store.store import Store, copy_obj
+
+    backend = MemoryBackend()
+    store = Store(backend)
+    await store.start()
+    api = ObjectAPI(store)
+    ns, cm = REGISTRY.get("", "v1", "namespaces"), REGISTRY.get("", "v1", "configmaps")
+    await api.create(ns, "", {"metadata": {"name": "default"}})
+    for i in range(3):
+        body = {"metadata": {"name": f"c{i}", "labels": {"a": "b"}}, "data": {"k": str(i)}}
+        await api.create(cm, "default", body, manager="m")
+    objs = [api.get(cm, "default", f"c{i}") for i in range(3)]
+    trees = [o["metadata"]["managedFields"][0]["fieldsV1"] for o in objs]
+    assert trees[0] is trees[1] is trees[2]
+    assert trees[0] == {"f:data": {".": {}, "f:k": {}}, "f:metadata": {"f:labels": {".": {}, "f:a": {}}}}
+    before = [copy_obj(o) for o in objs]
+    await api.guaranteed_update(cm, "default", "c1", lambda o: {**o, "data": {"k": "1", "new": "x"}}, manager="m")
+    c1 = api.get(cm, "default", "c1")
+    assert "f:new" in c1["metadata"]["managedFields"][0]["fieldsV1"]["f:data"]
+    assert [api.get(cm, "default", f"c{i}") for i in (0, 2)] == [before[0], before[2]]
+    await store.stop()
+
+    replayed = Store(backend)
+    await replayed.start()
+    api2 = ObjectAPI(replayed)
+    again = [api2.get(cm, "default", f"c{i}") for i in (0, 2)]
+    assert again == [before[0], before[2]]
+    assert again[0]["metadata"]["managedFields"][0]["fieldsV1"] is again[1]["metadata"]["managedFields"][0]["fieldsV1"]
+    await replayed.stop()
+
+
+def test_shared_managed_fields_only_replace_values_with_the_same_json() -> None:
+    from cloudlet.api.managedfields import SharedManagedFields
+
+    share = SharedManagedFields()
+
+    def obj(**extra: object) -> dict:
+        entry = {"manager": "m", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:data": {}}, **extra}
+        return {"metadata": {"managedFields": [entry]}}
+
+    kept = [obj(x=v) for v in (1, 1.0, True, None, float("nan"))]
+    for o in kept:
+        share(o)
+    del o
+    values = [o["metadata"]["managedFields"][0]["x"] for o in kept]
+    assert [type(v) for v in values] == [int, float, bool, type(None), float] and values[4] != values[4]
+    trees = {id(o["metadata"]["managedFields"][0]["fieldsV1"]) for o in kept}
+    assert len(trees) == 1  # the tree is shared even where the entries are not
+    assert share.size() > 0
+    kept.clear()
+    share.sweep()
+    assert share.size() == 0  # nothing refers to the shared values any more

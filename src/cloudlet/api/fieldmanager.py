@@ -94,13 +94,19 @@ _STRIP: frozenset[Path] = frozenset(
 _clock: list[Any] = [0, ""]
 
 
-def _now() -> str:
-    """RFC 3339, second precision (managedFields times), formatted once a second."""
+def now_rfc3339() -> str:
+    """RFC 3339 UTC, second precision (managedFields times, creationTimestamp).
+
+    Formatted once a second: the writes of one second share one string.
+    """
     sec = int(time.time())
     if sec != _clock[0]:
-        _clock[0] = sec
         _clock[1] = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        _clock[0] = sec
     return _clock[1]
+
+
+_now = now_rfc3339
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,12 +26,15 @@ as Kubernetes sorts (Apply before Update, then time, manager, apiVersion,
 subresource).
 
 Also here: manager names from ``fieldManager`` or the User-Agent
-(:func:`manager_name`), their validation, and the conflict error of an apply
-(:func:`conflict_error`, Kubernetes' message and causes).
+(:func:`manager_name`), their validation, the conflict error of an apply
+(:func:`conflict_error`, Kubernetes' message and causes), and
+:class:`SharedManagedFields`, which lets stored objects share equal
+``managedFields`` values (most objects of a kind carry the same field sets).
 """
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -406,3 +409,114 @@ def conflict_error(conflicts: dict[str, tuple[ManagerEntry, FieldSet]]) -> APIEr
             lines.extend(f"- {path_string(p)}" for i, _e, p in flat if i == ident)
         message = f"Apply failed with {len(flat)} conflicts: " + "\n".join(lines)
     return APIError(409, "Conflict", message, {"causes": causes})
+
+
+# --- sharing between stored objects ---------------------------------------------------
+
+
+class SharedManagedFields:
+    """Makes stored objects share equal ``metadata.managedFields`` values.
+
+    Objects of one kind written the same way carry the same field sets (every
+    ConfigMap created by one client has the same ``fieldsV1`` tree), and those
+    written in the same second by the same manager carry equal entries. Kept
+    per object, the trees were most of the memory ``managedFields`` adds (about
+    1.6 kB of 2.8 kB per small ConfigMap). Calling the instance on a stored
+    object replaces its ``managedFields`` list, each entry and each entry's
+    ``fieldsV1`` tree by an equal value seen before (three levels, so entries
+    differing only in ``time`` still share their tree).
+
+    Contract: values are shared only when they are equal as Python values *and*
+    serialise to the same JSON bytes (orjson, same key order), so no reader can
+    tell the difference. Sharing relies on the store's rule that stored objects
+    are never mutated (callers copy first, :func:`cloudlet.store.store.copy_obj`);
+    :func:`cloudlet.api.fieldmanager.track_update` already reuses a stored tree
+    for the next revision of the same object. The tables are keyed by the hash
+    of the JSON bytes (a value that is never shared costs a table slot, not a
+    second copy of its JSON); a hash collision just leaves a value unshared.
+    They forget values no object refers to any more: when they have doubled
+    since the last sweep, values whose only reference is the table are dropped
+    (CPython reference counts; an over-count only keeps a value longer). Not
+    thread-safe: call it from the event loop, as the store does.
+    """
+
+    MIN_SWEEP = 1024
+
+    def __init__(self) -> None:
+        self._lists: dict[int, list[Any]] = {}
+        self._entries: dict[int, dict[str, Any]] = {}
+        self._trees: dict[int, dict[str, Any]] = {}
+        self._sweep_at = self.MIN_SWEEP
+
+    def __call__(self, obj: dict[str, Any]) -> None:
+        """Share ``obj``'s managedFields, in place (``obj['metadata']`` must be the caller's own dict)."""
+        meta = obj.get("metadata")
+        if type(meta) is not dict:
+            return
+        entries = meta.get("managedFields")
+        if type(entries) is not list or not entries:
+            return
+        shared = self.share(entries)
+        if shared is not entries:
+            meta["managedFields"] = shared
+
+    def share(self, entries: list[Any]) -> list[Any]:
+        """The shared list equal to ``entries`` (a list equal to it the first time)."""
+        raw = _json(entries)
+        if raw is None:
+            return entries
+        h = hash(raw)
+        hit = self._lists.get(h)
+        if hit is not None and _same(hit, entries, raw):
+            return hit
+        out: list[Any] = []
+        for e in entries:
+            if type(e) is dict:
+                tree = e.get("fieldsV1")
+                if type(tree) is dict and tree:
+                    shared_tree = _intern(self._trees, tree)
+                    if shared_tree is not tree:
+                        e = {**e, "fieldsV1": shared_tree}  # same key order: the key exists
+                e = _intern(self._entries, e)
+            out.append(e)
+        if hit is None:
+            self._lists[h] = out
+            if self.size() >= self._sweep_at:
+                self.sweep()
+        return out
+
+    def sweep(self) -> None:
+        """Drop shared values nothing else refers to (outer levels first: they hold the inner)."""
+        for table in (self._lists, self._entries, self._trees):
+            for k in list(table):
+                if sys.getrefcount(table[k]) <= 2:  # the table's reference and the argument's
+                    del table[k]
+        self._sweep_at = max(self.MIN_SWEEP, 2 * self.size())
+
+    def size(self) -> int:
+        """Values held (lists + entries + trees)."""
+        return len(self._lists) + len(self._entries) + len(self._trees)
+
+
+def _json(value: Any) -> bytes | None:
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
+def _same(hit: Any, value: Any, raw: bytes) -> bool:
+    """``hit`` may stand for ``value``: the same object, or equal with the same JSON bytes."""
+    return hit is value or (hit == value and orjson.dumps(hit) == raw)
+
+
+def _intern(table: dict[int, Any], value: Any) -> Any:
+    raw = _json(value)
+    if raw is None:
+        return value
+    h = hash(raw)
+    hit = table.get(h)
+    if hit is None:
+        table[h] = value
+        return value
+    return hit if _same(hit, value, raw) else value

@@ -19,7 +19,6 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -27,8 +26,10 @@ import orjson
 from cloudlet.api import errors
 from cloudlet.api.errors import APIError
 from cloudlet.api.fieldcheck import fill_status_zero_values
+from cloudlet.api.fieldmanager import now_rfc3339 as _now_seconds
 from cloudlet.api.fieldmanager import target as field_target
 from cloudlet.api.fieldmanager import track_update
+from cloudlet.api.managedfields import SharedManagedFields
 from cloudlet.resources.registry import REGISTRY, Registry, ResourceType
 from cloudlet.store.store import (
     ConflictError,
@@ -57,7 +58,7 @@ DEFAULT_MANAGER = "cloudlet"
 
 
 def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _now_seconds()  # formatted once a second, one shared string
 
 
 def _spec_part(obj: Obj) -> Obj:
@@ -166,6 +167,8 @@ class ObjectAPI:
         # hooks run on create after validation, before the write (e.g. Service IP allocation)
         self.create_hooks: dict[str, list[Callable[[Obj], None]]] = {}
         self._fields_cache: dict[int, tuple[ResourceType, frozenset[str]]] = {}
+        if store.share is None:  # stored objects share equal managedFields (memory)
+            store.share_values(SharedManagedFields())
 
     # --- helpers -------------------------------------------------------------
 
@@ -414,6 +417,8 @@ class ObjectAPI:
                 remaining = self.store.count_after(prefix, ns, last)
             else:
                 remaining = len(self.store.list(prefix, ns, after=last, at=at_rev)[0])
+        if not (rt.storage and rt.from_storage):  # to_version is the identity: no per-item call
+            return ListResult(items, rev, cont, remaining)
         return ListResult([self.to_version(rt, o) for o in items], rev, cont, remaining)
 
     def _matches(self, rt: ResourceType, obj: Obj, label_selector: Any, field_selector: Any) -> bool:

@@ -18,7 +18,8 @@ Contracts:
   caller read, and a mismatch raises :class:`ConflictError`. This is safe
   because one process owns the backend (the SQLite backend holds a lock).
 * Objects handed out are shared: callers must copy before mutating
-  (:func:`copy_obj`).
+  (:func:`copy_obj`). Equal parts of different objects may be one value
+  (:meth:`Store.share_values`), so a mutation would reach other objects too.
 * A watch from revision ``r`` yields every committed event with revision
   ``> r`` for its prefix. ``r`` below the compacted revision raises
   :class:`GoneError`. Slow watchers whose queue overflows are closed.
@@ -31,7 +32,7 @@ import bisect
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,6 +178,7 @@ class Store:
         self._committer: asyncio.Task[None] | None = None
         self._failed: BaseException | None = None
         self.commits = 0  # number of durable commits (for metrics/benchmarks)
+        self.share: Callable[[Obj], None] | None = None  # see share_values
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -304,6 +306,25 @@ class Store:
                 return out, (k if more else None), at
         return out, None, at
 
+    def share_values(self, share: Callable[[Obj], None]) -> None:
+        """Pass every object entering the cache through ``share``: from now on, and the cached ones now.
+
+        ``share`` may replace nested values of an object by *equal* shared ones,
+        in place (the top-level and ``metadata`` dicts of a stored object are the
+        store's own), so that parts many objects have in common take memory once
+        (:class:`cloudlet.api.managedfields.SharedManagedFields`). Readers see
+        equal values either way.
+        """
+        self.share = share
+        seen: set[int] = set()
+        objs = [o for res in self._res.values() for o in res.objs.values()]
+        objs += [o for ev in self._history for o in (ev.obj, ev.prev) if o is not None]
+        objs += [o for o in self._overlay.values() if o is not None]
+        for o in objs:
+            if id(o) not in seen:
+                seen.add(id(o))
+                share(o)
+
     def object_counts(self) -> dict[str, int]:
         """Current object count per resource prefix (``group/plural``)."""
         return {name: len(res.keys) for name, res in self._res.items()}
@@ -367,6 +388,8 @@ class Store:
         meta = dict(obj.get("metadata") or {})
         meta["resourceVersion"] = str(rev)
         stored = {**obj, "metadata": meta}
+        if self.share is not None:
+            self.share(stored)
         self._overlay[key] = None if type_ == DELETED else stored
         self._overlay_rev[key] = rev
         fut: asyncio.Future[Obj] = asyncio.get_running_loop().create_future()
