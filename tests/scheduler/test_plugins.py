@@ -203,7 +203,26 @@ def test_least_allocated_and_balanced():
 
 def test_fit_message_sorts_like_go():
     sts = [Status(UNSCHEDULABLE, ("Insufficient cpu",))] * 10 + [Status(UNSCHEDULABLE, ("Too many pods",))] * 2
+    # Go's sort.Strings on "<count> <reason>": "10 ..." sorts before "2 ..."
     assert fit_message(12, sts) == "0/12 nodes are available: 10 Insufficient cpu, 2 Too many pods."
-    assert fit_message(1, [Status(UNSCHEDULABLE, ("Insufficient cpu",))], "preemption: x.") == (
-        "0/1 nodes are available: 1 Insufficient cpu. preemption: x."
+
+
+def test_fit_message_matches_kube_scheduler_fit_error():
+    """FitError.Error(): each part is appended with SeparatorFormat " %v.", so a
+    PostFilter message that ends in "." ends in ".." (as kubectl describe shows
+    on real clusters); a PreFilter rejection replaces the per-node reasons."""
+    cpu = [Status(UNSCHEDULABLE, ("Insufficient cpu",))] * 3
+    inner = fit_message(3, [Status(UNRESOLVABLE, ("No preemption victims found for incoming pod",))] * 3)
+    assert fit_message(3, cpu, "preemption: " + inner) == (
+        "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: "
+        "3 No preemption victims found for incoming pod.."
+    )
+    assert fit_message(1, cpu[:1], "preemption: not eligible due to preemptionPolicy=Never.") == (
+        "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never.."
+    )
+    pre = 'persistentvolumeclaim "data" not found'
+    assert fit_message(2, cpu, "", pre) == '0/2 nodes are available: persistentvolumeclaim "data" not found.'
+    mixed = [Status(UNRESOLVABLE, ("node(s) had untolerated taint {dedicated: gpu}",))] * 2 + cpu[:1]
+    assert fit_message(3, mixed) == (
+        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {dedicated: gpu}."
     )

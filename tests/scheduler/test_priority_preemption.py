@@ -67,7 +67,13 @@ async def test_high_priority_preempts_lowest(sched_env):
     await eventually(nominated)
     assert not (await client.get(PODS, "mid", "default"))["metadata"].get("deletionTimestamp")
     # while the victim terminates the preemptor keeps its nomination and waits
-    await client.create(NODES, node("tiny", cpu="100m"))  # an event that retries it
+    # a node it cannot use does not retry it (the queueing hint says no) ...
+    await client.create(NODES, node("tiny", cpu="100m"))
+    await eventually(lambda: s.cache.nodes.get("tiny") is not None)
+    assert s.queue.where("default/vip") == "unschedulable"
+    # ... the periodic flush does: it waits for its terminating victim
+    s.queue.unschedulable_timeout = 0
+    s.queue.flush_unschedulable()
     await eventually(lambda: _message_has(client, "vip", "terminating pod on the nominated node"))
     vip = await client.get(PODS, "vip", "default")
     assert vip["status"]["nominatedNodeName"] == "n1"
@@ -106,7 +112,7 @@ async def test_preemption_policy_never(sched_env):
     await client.create(PODS, pod("polite", cpu="1", priority=1000, preemptionPolicy="Never"))
     await eventually(lambda: unschedulable_message(client, "polite"))
     assert await unschedulable_message(client, "polite") == (
-        "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never."
+        "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to preemptionPolicy=Never.."
     )
     assert not (await client.get(PODS, "low", "default"))["metadata"].get("deletionTimestamp")
 
@@ -120,7 +126,7 @@ async def test_equal_priority_does_not_preempt(sched_env):
     await eventually(lambda: unschedulable_message(client, "b"))
     assert await unschedulable_message(client, "b") == (
         "0/1 nodes are available: 1 Insufficient cpu. "
-        "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+        "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.."
     )
 
 

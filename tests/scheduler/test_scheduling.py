@@ -81,7 +81,7 @@ async def test_unschedulable_message_and_event(sched_env):
     assert msg == (
         "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint {dedicated: gpu}. "
         "preemption: 0/3 nodes are available: 1 No preemption victims found for incoming pod, "
-        "2 Preemption is not helpful for scheduling."
+        "2 Preemption is not helpful for scheduling.."  # sic: kube-scheduler appends " %v." to it
     )
     cond = await scheduled_condition(client, "p")
     assert cond["reason"] == "Unschedulable"

@@ -67,6 +67,10 @@ class Profile:
                 return frozenset(p.events)
         return frozenset()
 
+    def event_table(self) -> dict[str, frozenset[str]]:
+        """``events_of`` for every plugin at once (what the queue consults per event)."""
+        return {p.name: frozenset(p.events) for p in self.plugins}
+
 
 def _resolve(name: str, cache: dict[str, Any]) -> Any:
     if name in cache:

@@ -14,6 +14,11 @@ Contracts:
 * An unschedulable pod waits in the unschedulable set until a cluster event
   that one of the plugins which rejected it declared (:meth:`move_on_event`),
   or ``unschedulable_timeout`` seconds; then it goes through backoff again.
+  An event may carry a *hint* (kube-scheduler's QueueingHint): a predicate
+  on the waiting pod saying whether this event can make it schedulable
+  (e.g. "it now fits on the node the deleted pod left"); pods the hint
+  rejects stay where they are, so one victim's deletion retries the
+  preemptor waiting for that room and not every pending pod.
   An event that arrives while the pod is in flight sends it to backoff
   instead (the move-request-cycle rule), so no event is lost.
 """
@@ -68,6 +73,7 @@ class SchedulingQueue:
         self._wake = asyncio.Event()
         self._move_cycle = 0
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._unschedulable: set[str] = set()  # keys waiting in the unschedulable set
 
     def __len__(self) -> int:
         return len(self.items)
@@ -77,6 +83,7 @@ class SchedulingQueue:
         return qp.where if qp else None
 
     def _push_active(self, key: str, qp: QueuedPod) -> None:
+        self._unschedulable.discard(key)
         qp.where = "active"
         qp.seq = next(self._seq)
         ts = str(qp.pod["metadata"].get("creationTimestamp") or "")
@@ -100,8 +107,20 @@ class SchedulingQueue:
         elif qp.where == "active":
             self._push_active(key, qp)  # the old heap entry goes stale (priority may have changed)
 
+    def update(self, pod: Obj, significant: bool) -> None:
+        """An update of a queued pod: an unschedulable pod whose update is not
+        ``significant`` (only its status or bookkeeping changed — e.g. the
+        scheduler's own ``PodScheduled`` write) keeps waiting with the new
+        object; anything else is :meth:`add`."""
+        qp = self.items.get(pod_key(pod))
+        if qp is not None and qp.where == "unschedulable" and not significant:
+            qp.pod = pod
+            return
+        self.add(pod)
+
     def delete(self, key: str) -> None:
         self.items.pop(key, None)
+        self._unschedulable.discard(key)
         t = self._timers.pop(key, None)
         if t is not None:
             t.cancel()
@@ -137,6 +156,7 @@ class SchedulingQueue:
         return min(self.max_backoff, self.initial_backoff * 2 ** max(0, attempts - 1))
 
     def _to_backoff(self, key: str, qp: QueuedPod) -> None:
+        self._unschedulable.discard(key)
         qp.where = "backoff"
         delay = self.backoff_for(qp.attempts) - (time.monotonic() - qp.since)
         old = self._timers.pop(key, None)
@@ -171,26 +191,43 @@ class SchedulingQueue:
             self._to_backoff(key, qp)
             return
         qp.where = "unschedulable"
+        self._unschedulable.add(key)
 
-    def move_on_event(self, event: str) -> int:
-        """Retry unschedulable pods a rejecting plugin of which declared ``event``."""
+    @property
+    def unschedulable_keys(self) -> list[str]:
+        return list(self._unschedulable)
+
+    def move_on_event(self, event: str, hint: Callable[[str, Obj], bool] | None = None) -> int:
+        """Retry unschedulable pods a rejecting plugin of which declared ``event``
+        (and, given a ``hint``, for which ``hint(key, pod)`` holds)."""
         self._move_cycle += 1
         moved = 0
         now = time.monotonic()
-        for key, qp in list(self.items.items()):
-            if qp.where != "unschedulable":
+        for key in list(self._unschedulable):
+            qp = self.items.get(key)
+            if qp is None or qp.where != "unschedulable":
+                self._unschedulable.discard(key)
                 continue
-            if (not qp.rejected_by or any(event in self.plugin_events(p) for p in qp.rejected_by)
-                    or now - qp.since > self.unschedulable_timeout):
+            if now - qp.since > self.unschedulable_timeout:
                 self._to_backoff(key, qp)
                 moved += 1
+                continue
+            if qp.rejected_by and not any(event in self.plugin_events(p) for p in qp.rejected_by):
+                continue
+            if hint is not None and not hint(key, qp.pod):
+                continue
+            self._to_backoff(key, qp)
+            moved += 1
         return moved
 
     def flush_unschedulable(self) -> None:
         """Periodic: pods unschedulable for longer than the timeout are retried."""
         now = time.monotonic()
-        for key, qp in list(self.items.items()):
-            if qp.where == "unschedulable" and now - qp.since > self.unschedulable_timeout:
+        for key in list(self._unschedulable):
+            qp = self.items.get(key)
+            if qp is None:
+                self._unschedulable.discard(key)
+            elif qp.where == "unschedulable" and now - qp.since > self.unschedulable_timeout:
                 self._to_backoff(key, qp)
 
     def close(self) -> None:

@@ -1,29 +1,49 @@
 """The scheduler loop: pending pods in, bindings out.
 
-:class:`Scheduler` watches pods, nodes, PriorityClasses and RuntimeClasses
-through shared informers and places every pod with
-``spec.schedulerName == "default-scheduler"`` (the default), no
-``spec.nodeName`` and no ``schedulingGates``, one at a time, in :class:`SchedulingQueue` order:
+:class:`Scheduler` watches pods, nodes, PriorityClasses, RuntimeClasses and
+(when the API serves them) policy/v1 PodDisruptionBudgets through shared
+informers and places every pod with ``spec.schedulerName ==
+"default-scheduler"`` (the default), no ``spec.nodeName`` and no
+``schedulingGates``, one at a time, in :class:`SchedulingQueue` order:
 
-1. pre-filter (per-cycle precomputation into a :class:`CycleState`);
-2. filter nodes — starting where the previous cycle stopped, and stopping
-   once enough feasible nodes are found on big clusters (Kubernetes'
-   ``percentageOfNodesToScore`` rule: all nodes up to 100, else
+1. pre-filter (per-cycle precomputation into a :class:`CycleState`; a plugin
+   with nothing to check for this pod answers ``Skip`` and its filter is not
+   run; one that rejects the pod rejects it on every node);
+2. a pod with a nominated node (a preemptor whose victims are gone) tries
+   that node first and takes it if it fits, as kube-scheduler does;
+3. filter nodes — starting where the previous cycle stopped (round robin),
+   in chunks, each filter plugin called once per chunk (its batch form), and
+   stopping once enough feasible nodes are found on big clusters
+   (Kubernetes' ``percentageOfNodesToScore`` rule: all nodes up to 100, else
    ``max(100, n * max(5, 50 - n/125) / 100)``);
-3. score the feasible nodes (plugin scores normalised, then weighted and
-   summed) and pick the best (ties at random);
-4. *assume* the pod onto the node in the :class:`ClusterCache` and bind it
+4. pre-score (plugins whose scores cannot change the ranking for this pod
+   skip), score the feasible nodes (each plugin once per cycle; scores
+   normalised, weighted and summed) and pick the best (ties at random);
+5. *assume* the pod onto the node in the :class:`ClusterCache` and bind it
    asynchronously through the ``pods/binding`` subresource (in process via
    :func:`cloudlet.api.binding.bind_pod` over a ``LocalClient``, or
    ``POST .../binding`` over HTTP). A failed binding is forgotten and the pod
    retried with backoff.
 
+The decision part of a cycle (steps 1-5, and the preemption dry run) never
+suspends, so no cluster event can slip in between a pod's verdict and its
+placement in the queue; API writes (binding, status, victim deletion,
+events) run as background tasks. At most ``MAX_QUEUED_EVENTS`` (1000) Events
+wait to be written at a time; beyond that they are dropped, as client-go's
+event broadcaster does when its queue is full.
+
 A pod no node accepts may preempt (see :mod:`.preemption`): the chosen node
-is written to ``status.nominatedNodeName`` and the victims are deleted
-gracefully; the pod is retried when they go. Otherwise it gets
-``PodScheduled=False``/``Unschedulable`` with Kubernetes' message and a
-``FailedScheduling`` Warning event, and waits in the unschedulable set for a
-cluster event one of the rejecting plugins declared.
+is recorded as nominated (in the cache's nominator and
+``status.nominatedNodeName``), lower-priority pods nominated to the same node
+lose their nomination, and the victims get a ``DisruptionTarget`` condition
+(reason ``PreemptionByScheduler``) and are deleted gracefully. Otherwise the
+pod gets ``PodScheduled=False``/``Unschedulable`` with Kubernetes' message
+and a ``FailedScheduling`` Warning event. Either way it waits in the
+unschedulable set for a cluster event that one of the rejecting plugins
+declared *and* that can help it: each event carries a hint (the pod now
+passes the filters on the node the event touched — the node a pod left, the
+node added or updated), so a victim's deletion retries the preemptor whose
+room it frees, not every pending pod.
 
 Running: ``await Scheduler(client).run()`` until cancelled. Given a shared
 ``factory``, the caller starts and shuts it down; without one the scheduler
@@ -39,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from cloudlet.api.errors import APIError
@@ -50,10 +71,12 @@ from cloudlet.scheduler.cache import ClusterCache
 from cloudlet.scheduler.config import Profile, build_profile
 from cloudlet.scheduler.filters import RUNTIME_CLASS
 from cloudlet.scheduler.framework import (
+    NO_NODES,
     NODE_ADD,
     NODE_UPDATE,
     POD_DELETE,
     POD_UPDATE,
+    SUCCESS,
     CycleState,
     NodeInfo,
     Obj,
@@ -69,16 +92,36 @@ PODS = ResourceRef("", "v1", "pods")
 NODES = ResourceRef("", "v1", "nodes")
 PRIORITY_CLASSES = ResourceRef("scheduling.k8s.io", "v1", "priorityclasses")
 RUNTIME_CLASSES = ResourceRef("node.k8s.io", "v1", "runtimeclasses")
+PDBS = ResourceRef("policy", "v1", "poddisruptionbudgets")
+
+MAX_QUEUED_EVENTS = 1000  # client-go's broadcaster queue length (maxQueuedEvents)
+EVENT_RECORDER_SHARDS = 16
+SKIPPED_FILTERS = "framework/skipped-filters"
+PRE_FILTER_MSG = "framework/pre-filter-message"
 
 
 def _terminal(pod: Obj) -> bool:
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
-def num_feasible_to_find(n: int) -> int:
-    if n < 100:
+_BOOKKEEPING = ("resourceVersion", "generation", "managedFields", "finalizers")
+
+
+def pod_updated(old: Obj, new: Obj) -> bool:
+    """kube-scheduler's ``isPodUpdated``: did anything but the status and the
+    bookkeeping metadata change? (Only such updates retry an unschedulable pod.)"""
+    if old.get("spec") != new.get("spec"):
+        return True
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    keys = (set(om) | set(nm)).difference(_BOOKKEEPING)
+    return any(om.get(k) != nm.get(k) for k in keys)
+
+
+def num_feasible_to_find(n: int, percentage: int = 0) -> int:
+    """kube-scheduler's ``numFeasibleNodesToFind`` (``percentage`` 0: adaptive)."""
+    if n < 100 or percentage >= 100:
         return n
-    pct = max(5, 50 - n // 125)
+    pct = percentage or max(5, 50 - n // 125)
     return max(100, n * pct // 100)
 
 
@@ -99,6 +142,7 @@ class Scheduler:
         max_backoff: float = 10.0,
         preemption: bool = True,
         scheduler_name: str = SCHEDULER_NAME,
+        percentage_of_nodes_to_score: int = 0,
     ) -> None:
         self.client = client
         self.own_factory = factory is None
@@ -106,22 +150,41 @@ class Scheduler:
         self.profile = profile or build_profile()
         self.scheduler_name = scheduler_name
         self.preemption = preemption
+        self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self.pods: Informer = self.factory.informer(PODS)
         self.nodes: Informer = self.factory.informer(NODES)
         self.priority_classes: Informer = self.factory.informer(PRIORITY_CLASSES)
         self.runtime_classes: Informer = self.factory.informer(RUNTIME_CLASSES)
+        self.pdbs: Informer | None = None  # started by run() when the API serves policy/v1 PDBs
         self.cache = ClusterCache()
+        events = self.profile.event_table()
         self.queue = SchedulingQueue(
             self.priority_of, initial_backoff=initial_backoff, max_backoff=max_backoff,
-            plugin_events=self.profile.events_of,
+            plugin_events=lambda name: events.get(name, frozenset()),
         )
-        self.recorder = EventRecorder(client, scheduler_name)
+        # the recorder serialises its writes (to keep per-object counts right), so one
+        # recorder writes one Event per store commit; every piece of its state (dedup,
+        # aggregation, spam filter) is per involved object, so recorders sharded by
+        # object behave exactly like one, only faster
+        self.recorders = [EventRecorder(client, scheduler_name) for _ in range(EVENT_RECORDER_SHARDS)]
+        self.recorder = self.recorders[0]
         self._next_start = 0
-        self._binds: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._states: dict[str, tuple[Obj, CycleState]] = {}  # unschedulable pods' last cycle state
+        self._default_priority: int | None = None
+        self._events_pending = 0
+        self.events_dropped = 0
         self.scheduled = 0
         self._hooked = False
+        self._filters = list(self.profile.filters)
+        invalidate = self._priority_classes_changed
+        self.priority_classes.add_handler(lambda _o: invalidate(), lambda _o, _n: invalidate(),
+                                          lambda _o: invalidate())
 
     # --- priority ----------------------------------------------------------------
+
+    def _priority_classes_changed(self) -> None:
+        self._default_priority = None
 
     def priority_of(self, pod: Obj) -> int:
         spec = pod.get("spec") or {}
@@ -132,10 +195,10 @@ class Scheduler:
         if name:
             pc = self.priority_classes.get(name)
             return int(pc.get("value") or 0) if pc else 0
-        for pc in self.priority_classes.list():
-            if pc.get("globalDefault"):
-                return int(pc.get("value") or 0)
-        return 0
+        if self._default_priority is None:
+            self._default_priority = next(
+                (int(pc.get("value") or 0) for pc in self.priority_classes.list() if pc.get("globalDefault")), 0)
+        return self._default_priority
 
     # --- event handlers ----------------------------------------------------------
 
@@ -149,42 +212,53 @@ class Scheduler:
             and not _terminal(pod)
         )
 
+    def _forget_pending(self, key: str) -> None:
+        self.queue.delete(key)
+        self._states.pop(key, None)
+
     def _pod_add(self, pod: Obj) -> None:
         if (pod.get("spec") or {}).get("nodeName"):
+            key = pod_key(pod)
             self.cache.set_pod(pod)
-            self.cache.clear_nomination(pod_key(pod))
-            self.queue.delete(pod_key(pod))
-        elif self.responsible(pod):
+            self.cache.clear_nomination(key)
+            if key in self.queue.items:
+                self._forget_pending(key)
+        elif self.responsible(pod) and pod_key(pod) not in self.cache.assumed:
             self.queue.add(pod)
 
     def _pod_update(self, old: Obj, new: Obj) -> None:
         if old is new:
             return  # resync
         was_bound = bool((old.get("spec") or {}).get("nodeName"))
+        if not was_bound and not (new.get("spec") or {}).get("nodeName") and self.responsible(new):
+            if pod_key(new) not in self.cache.assumed:  # an assumed pod waits for its binding
+                self.queue.update(new, pod_updated(old, new))
+            return
         self._pod_add(new)
         if was_bound:
             if _terminal(new) and not _terminal(old):  # it let go of its node's resources
-                self.queue.move_on_event(POD_UPDATE)
+                self.queue.move_on_event(POD_UPDATE, self._fits_on(new["spec"]["nodeName"]))
         elif not self.responsible(new):
-            self.queue.delete(pod_key(new))
+            self._forget_pending(pod_key(new))
 
     def _pod_delete(self, pod: Obj) -> None:
         key = pod_key(pod)
-        self.queue.delete(key)
+        self._forget_pending(key)
         self.cache.clear_nomination(key)
-        if key in self.cache.pods:
+        info = self.cache.infos.get(key)
+        if info is not None:
             self.cache.remove_pod(key)
-            self.queue.move_on_event(POD_DELETE)
+            self.queue.move_on_event(POD_DELETE, self._fits_on(info.node))
 
     def _node_add(self, node: Obj) -> None:
         self.cache.set_node(node)
-        self.queue.move_on_event(NODE_ADD)
+        self.queue.move_on_event(NODE_ADD, self._fits_on(node["metadata"]["name"]))
 
     def _node_update(self, old: Obj, new: Obj) -> None:
         if old is new:
             return
         self.cache.set_node(new)
-        self.queue.move_on_event(NODE_UPDATE)
+        self.queue.move_on_event(NODE_UPDATE, self._fits_on(new["metadata"]["name"]))
 
     def _node_delete(self, node: Obj) -> None:
         self.cache.remove_node(node["metadata"]["name"])
@@ -196,7 +270,41 @@ class Scheduler:
         self.nodes.add_handler(self._node_add, self._node_update, self._node_delete)
         self.pods.add_handler(self._pod_add, self._pod_update, self._pod_delete)
 
+    def _fits_on(self, node: str) -> Callable[[str, Obj], bool]:
+        """The queueing hint for an event that touched ``node``: does the waiting
+        pod now pass every filter there (counting pods nominated to it)?"""
+
+        def hint(key: str, queued: Obj) -> bool:
+            ni = self.cache.nodes.get(node)
+            if ni is None:
+                return False
+            pod = self.pods.get(key) or queued
+            saved = self._states.get(key)
+            state = saved[1] if saved is not None and saved[0] is pod else None
+            if state is None:
+                state = self.new_state(pod)
+                self._states[key] = (pod, state)
+            if state.read(PRE_FILTER_MSG):
+                return True  # rejected before any node was looked at: let it try again
+            return self.run_filters(state, pod, self._node_view(ni, pod, self.priority_of(pod))).ok
+
+        return hint
+
     # --- running -----------------------------------------------------------------
+
+    async def _start_pdbs(self) -> None:
+        """Watch PodDisruptionBudgets if the API serves policy/v1 (else: none)."""
+        try:
+            await self.client.list(PDBS, limit=1)
+        except APIError as e:
+            if e.code not in (404, 405):
+                log.warning("cannot list poddisruptionbudgets; preemption ignores them", extra={"error": str(e)})
+            return
+        except Exception:
+            log.warning("cannot list poddisruptionbudgets; preemption ignores them", exc_info=True)
+            return
+        self.pdbs = self.factory.informer(PDBS)  # starts at once: the factory is running
+        await self.pdbs.wait_synced()
 
     async def run(self) -> None:
         """Schedule until cancelled."""
@@ -204,6 +312,7 @@ class Scheduler:
             self.factory.start()
         try:
             await self.factory.wait_for_cache_sync()
+            await self._start_pdbs()
             self._hook()
             flusher = asyncio.create_task(self._flush_loop())
             try:
@@ -219,7 +328,7 @@ class Scheduler:
                 flusher.cancel()
         finally:
             self.queue.close()
-            for t in list(self._binds):
+            for t in list(self._tasks):
                 t.cancel()
             if self.own_factory:
                 await self.factory.shutdown()
@@ -229,134 +338,292 @@ class Scheduler:
             await asyncio.sleep(30)
             self.queue.flush_unschedulable()
 
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        """Record an Event in the background; when :data:`MAX_QUEUED_EVENTS` are
+        already waiting to be written the event is dropped (counted in
+        ``events_dropped``), as client-go's event broadcaster drops events when
+        its queue is full — a scheduler placing hundreds of pods a second must
+        not pile up unbounded writes behind it."""
+        if self._events_pending >= MAX_QUEUED_EVENTS:
+            self.events_dropped += 1
+            return
+        self._events_pending += 1
+
+        async def record() -> None:
+            try:
+                m = obj.get("metadata") or {}
+                shard = hash((m.get("namespace"), m.get("name"))) % len(self.recorders)
+                await self.recorders[shard].event(obj, type_, reason, message)
+            finally:
+                self._events_pending -= 1
+
+        self._spawn(record())
+
+    async def wait_idle(self) -> None:
+        """Wait for the background writes started so far (bindings, status, evictions)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
     # --- one cycle ---------------------------------------------------------------
 
     def _node_view(self, ni: NodeInfo, pod: Obj, priority: int) -> NodeInfo:
         """``ni`` plus pods nominated to it with at least ``priority`` (not ``pod``)."""
-        nominated = self.cache.nominated.get(ni.name)
-        if not nominated:
-            return ni
-        key = pod_key(pod)
-        extra = [p for k, (p, prio) in nominated.items() if k != key and prio >= priority]
-        if not extra:
-            return ni
-        view = NodeInfo(ni.node, dict(ni.allocatable), dict(ni.requested), dict(ni.nonzero), set(ni.ports), dict(ni.pods))
-        for p in extra:
-            self.cache._account(view, p, +1)
-        return view
+        return self.cache.view(ni, pod_key(pod), priority)
 
     def run_filters(self, state: CycleState, pod: Obj, ni: NodeInfo) -> Status:
-        for pl in self.profile.filters:
+        skipped = state.read(SKIPPED_FILTERS) or ()
+        for pl in self._filters:
+            if pl.name in skipped:
+                continue
             st: Status = pl.filter(state, pod, ni)
-            if not st.ok:
+            if st.code != SUCCESS:
                 return Status(st.code, st.reasons, pl.name)
         return Status()
 
+    def _preemption_fits(self, state: CycleState, pod: Obj, ni: NodeInfo) -> Status:
+        rejected = state.read(PRE_FILTER_MSG)
+        if rejected is not None:  # no node can take it, with or without victims
+            return rejected[1]
+        return self.run_filters(state, pod, ni)
+
     def new_state(self, pod: Obj) -> CycleState:
+        """Run the pre-filters. The plugins that answered ``Skip`` are listed
+        under ``SKIPPED_FILTERS``; a rejection is recorded under
+        ``PRE_FILTER_MSG`` as ``(plugin, status)``."""
         state = CycleState()
         rc_name = (pod.get("spec") or {}).get("runtimeClassName")
         state.write(RUNTIME_CLASS, self.runtime_classes.get(rc_name) if rc_name else None)
+        skipped: set[str] = set()
         for pl in self.profile.plugins:
             pre = getattr(pl, "pre_filter", None)
-            if pre is not None:
-                pre(state, pod)
+            if pre is None:
+                continue
+            st = pre(state, pod)
+            if not isinstance(st, Status) or st.ok:
+                continue
+            if st.skipped:
+                skipped.add(pl.name)
+            elif state.read(PRE_FILTER_MSG) is None:
+                state.write(PRE_FILTER_MSG, (pl.name, Status(st.code, st.reasons, pl.name)))
+        state.write(SKIPPED_FILTERS, frozenset(skipped))
         return state
 
-    def find_nodes(self, state: CycleState, pod: Obj, priority: int) -> tuple[list[NodeInfo], dict[str, Status]]:
-        names = list(self.cache.nodes)
-        n = len(names)
-        want = num_feasible_to_find(n)
-        feasible: list[NodeInfo] = []
-        statuses: dict[str, Status] = {}
-        start = self._next_start % n if n else 0
-        checked = 0
-        for i in range(n):
-            ni = self.cache.nodes[names[(start + i) % n]]
-            checked += 1
-            st = self.run_filters(state, pod, self._node_view(ni, pod, priority))
-            if st.ok:
-                feasible.append(ni)
-                if len(feasible) >= want:
-                    break
+    def _filter_chunk(self, state: CycleState, pod: Obj, chunk: list[NodeInfo],
+                      statuses: dict[str, Status]) -> list[NodeInfo]:
+        """The nodes of ``chunk`` every filter accepts; rejections go to ``statuses``."""
+        skipped = state.read(SKIPPED_FILTERS) or ()
+        for pl in self._filters:
+            if not chunk:
+                break
+            if pl.name in skipped:
+                continue
+            batch = getattr(pl, "filter_nodes", None)
+            if batch is not None:
+                rejected = batch(state, pod, chunk)
             else:
-                statuses[ni.name] = st
-        self._next_start = start + checked
+                rejected = [(i, st) for i, ni in enumerate(chunk) if not (st := pl.filter(state, pod, ni)).ok]
+            if not rejected:
+                continue
+            drop = set()
+            for i, st in rejected:
+                drop.add(i)
+                statuses[chunk[i].name] = Status(st.code, st.reasons, pl.name)
+            chunk = [ni for i, ni in enumerate(chunk) if i not in drop]
+        return chunk
+
+    def find_nodes(self, state: CycleState, pod: Obj, priority: int) -> tuple[list[NodeInfo], dict[str, Status]]:
+        nodes = self.cache.node_list()
+        n = len(nodes)
+        statuses: dict[str, Status] = {}
+        if n == 0:
+            return [], statuses
+        want = num_feasible_to_find(n, self.percentage_of_nodes_to_score)
+        start = self._next_start % n
+        nominated = self.cache.nominated
+        feasible: list[NodeInfo] = []
+        pos = 0
+        while pos < n and len(feasible) < want:
+            take = min(want - len(feasible), n - pos)
+            lo = (start + pos) % n  # the next `take` nodes in round-robin order, wrapping at the end
+            chunk = nodes[lo:lo + take]
+            if len(chunk) < take:
+                chunk += nodes[:take - len(chunk)]
+            pos += take
+            if nominated:
+                key = pod_key(pod)
+                view = self.cache.view
+                chunk = [view(ni, key, priority) if ni.name in nominated else ni for ni in chunk]
+            feasible.extend(self._filter_chunk(state, pod, chunk, statuses))
+        self._next_start = (start + pos) % n
+        if nominated:  # score the nodes themselves, not the views with nominated pods
+            feasible = [self.cache.nodes[ni.name] for ni in feasible]
         return feasible, statuses
 
     def pick(self, state: CycleState, pod: Obj, feasible: list[NodeInfo]) -> str:
         if len(feasible) == 1 or not self.profile.scores:
             return feasible[0].name
-        total = {ni.name: 0 for ni in feasible}
+        total: list[int] | None = None
         for pl, weight in self.profile.scores:
-            scores = {ni.name: int(pl.score(state, pod, ni)) for ni in feasible}
+            pre = getattr(pl, "pre_score", None)
+            if pre is not None:
+                st = pre(state, pod, feasible)
+                if isinstance(st, Status) and st.skipped:
+                    continue
+            batch = getattr(pl, "score_nodes", None)
+            vals = batch(state, pod, feasible) if batch is not None else [pl.score(state, pod, ni) for ni in feasible]
             norm = getattr(pl, "normalize", None)
             if norm is not None:
+                scores = {ni.name: int(v) for ni, v in zip(feasible, vals, strict=True)}
                 norm(state, pod, scores)
-            for k, v in scores.items():
-                total[k] += v * weight
-        top = max(total.values())
-        return random.choice([k for k, v in total.items() if v == top])
+                vals = [scores[ni.name] for ni in feasible]
+            if total is None:
+                total = [int(b) * weight for b in vals] if weight != 1 else list(vals)
+            elif weight == 1:
+                total = [a + b for a, b in zip(total, vals, strict=True)]
+            else:
+                total = [a + int(b) * weight for a, b in zip(total, vals, strict=True)]
+        if total is None:  # every score plugin skipped
+            return feasible[random.randrange(len(feasible))].name
+        top = max(total)
+        best = [i for i, v in enumerate(total) if v == top]
+        return feasible[best[0] if len(best) == 1 else random.choice(best)].name
+
+    def _nominated_fit(self, state: CycleState, pod: Obj, key: str, priority: int) -> NodeInfo | None:
+        """kube-scheduler's ``evaluateNominatedNode``: a pod with a nominated node
+        takes it if it fits there now."""
+        name = self.cache.nominated_node(key) or (pod.get("status") or {}).get("nominatedNodeName")
+        ni = self.cache.nodes.get(name) if name else None
+        if ni is None:
+            return None
+        return ni if self.run_filters(state, pod, self._node_view(ni, pod, priority)).ok else None
 
     async def schedule_one(self, queued: Obj) -> None:
         key = pod_key(queued)
         pod = self.pods.get(key) or queued
-        if not self.responsible(pod):
+        if not self.responsible(pod) or key in self.cache.assumed:
             self.queue.done(key)
+            return
+        if not self.cache.nodes:
+            self._unschedulable(pod, None, NO_NODES, frozenset())
             return
         priority = self.priority_of(pod)
         state = self.new_state(pod)
-        feasible, statuses = self.find_nodes(state, pod, priority)
+        rejected = state.read(PRE_FILTER_MSG)
+        if rejected is not None:
+            plugin, st = rejected
+            statuses = dict.fromkeys(self.cache.nodes, st)
+            self._failed(pod, priority, state, statuses, frozenset({plugin}), st.message)
+            return
+        chosen = self._nominated_fit(state, pod, key, priority)
+        if chosen is not None:
+            feasible, statuses = [chosen], {}
+        else:
+            feasible, statuses = self.find_nodes(state, pod, priority)
         if feasible:
             node = self.pick(state, pod, feasible)
             self.cache.assume(pod, node)
             self.cache.clear_nomination(key)
+            self._states.pop(key, None)
             self.queue.done(key)
-            task = asyncio.create_task(self._bind(pod, node))
-            self._binds.add(task)
-            task.add_done_callback(self._binds.discard)
+            self._spawn(self._bind(pod, node))
             return
-        await self._unschedulable(pod, priority, state, statuses)
+        rejectors = frozenset(st.plugin for st in statuses.values() if st.plugin)
+        self._failed(pod, priority, state, statuses, rejectors or frozenset(p.name for p in self._filters))
 
-    async def _unschedulable(self, pod: Obj, priority: int, state: CycleState, statuses: dict[str, Status]) -> None:
+    def _failed(self, pod: Obj, priority: int, state: CycleState, statuses: dict[str, Status],
+                rejectors: frozenset[str], pre_filter_msg: str = "") -> None:
+        """PostFilter (preemption), then the pod waits as unschedulable."""
         key = pod_key(pod)
         nominated = ""
         post = ""
-        if self.preemption and self.cache.nodes:
+        cand: preemption.Candidate | None = None
+        if self.preemption:
             was = self.cache.nominated_node(key) or (pod.get("status") or {}).get("nominatedNodeName") or ""
-            post = preemption.eligible(pod, priority, self.cache.nodes.get(was), self.priority_of) or ""
-            if post:
-                post = "preemption: " + post
-                if "terminating" in post:
+            reason = preemption.eligible(pod, priority, self.cache.nodes.get(was), self.priority_of)
+            if reason:
+                post = "preemption: " + reason
+                if "terminating" in reason:
                     nominated = was
                     self.cache.nominate(pod, was, priority)
             else:
+                pdbs = self.pdbs.list() if self.pdbs is not None else []
                 cand, post = preemption.find_victims(
-                    pod, priority, state,
-                    {n: self._node_view(ni, pod, priority) for n, ni in self.cache.nodes.items()}, statuses,
-                    lambda s, p, ni: self.run_filters(s, p, ni), self.priority_of, self.cache._account,
+                    pod, priority, state, self.cache.nodes, statuses,
+                    self._preemption_fits, self.priority_of, self.cache._account, pdbs,
+                    lambda ni: self.cache.view(ni, key, priority),
                 )
                 if cand is not None:
                     nominated = cand.node
+                    self._clear_lower_nominations(cand.node, priority)
                     self.cache.nominate(pod, cand.node, priority)
-                    await self._evict(pod, cand)
-        msg = fit_message(len(self.cache.nodes), statuses.values(), post)
-        rejected = frozenset(st.plugin for st in statuses.values() if st.plugin)
-        self.queue.add_unschedulable(key, rejected or frozenset(p.name for p in self.profile.filters))
+                else:
+                    self.cache.clear_nomination(key)
+        msg = fit_message(len(self.cache.nodes), statuses.values(), post, pre_filter_msg)
+        self._unschedulable(pod, state, msg, rejectors, nominated, cand)
+
+    def _clear_lower_nominations(self, node: str, priority: int) -> None:
+        """Pods of lower priority nominated to ``node`` lose the nomination (the
+        preemptor takes the room); they are retried (kube-scheduler's
+        ``getLowerPriorityNominatedPods``)."""
+        for k, (p, prio) in list((self.cache.nominated.get(node) or {}).items()):
+            if prio < priority:
+                self.cache.clear_nomination(k)
+                self._spawn(self._clear_nominated_node_name(p))
+                qp = self.queue.items.get(k)
+                if qp is not None and qp.where == "unschedulable":
+                    self.queue.add(p)
+
+    def _unschedulable(self, pod: Obj, state: CycleState | None, msg: str, rejectors: frozenset[str],
+                       nominated: str = "", cand: preemption.Candidate | None = None) -> None:
+        key = pod_key(pod)
+        if state is not None:
+            self._states[key] = (pod, state)
+        self.queue.add_unschedulable(key, rejectors)
+        self._spawn(self._report(pod, msg, nominated, cand))
+
+    async def _report(self, pod: Obj, msg: str, nominated: str, cand: preemption.Candidate | None) -> None:
+        if cand is not None:
+            await self._evict(pod, cand)
         await self._set_unschedulable(pod, msg, nominated)
-        self.recorder.emit(pod, "Warning", "FailedScheduling", msg)
+        self.event(pod, "Warning", "FailedScheduling", msg)
 
     async def _evict(self, pod: Obj, cand: preemption.Candidate) -> None:
         m = pod["metadata"]
-        for v in cand.victims:
+
+        async def one(v: Obj) -> None:
             vm = v["metadata"]
+            ns = vm.get("namespace", "")
+            cond = {"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler",
+                    "message": f"{self.scheduler_name}: preempting to accommodate a higher priority pod",
+                    "lastTransitionTime": _now()}
             try:
-                await self.client.delete(PODS, vm["name"], vm.get("namespace", ""), preconditions={"uid": vm.get("uid")})
+                await self.client.patch(PODS, vm["name"], {"status": {"conditions": [cond]}}, "strategic", ns, "status")
+                await self.client.delete(PODS, vm["name"], ns, preconditions={"uid": vm.get("uid")})
             except APIError as e:
                 if e.code not in (404, 409):
                     log.warning("preemption: deleting victim failed", extra={"pod": pod_key(v), "error": str(e)})
-                continue
-            self.recorder.emit(v, "Normal", "Preempted",
-                               f"Preempted by pod {m.get('uid', '')} on node {cand.node}")
+                return
+            self.event(v, "Normal", "Preempted", f"Preempted by pod {m.get('uid', '')} on node {cand.node}")
+
+        await asyncio.gather(*(one(v) for v in cand.victims))
+
+    async def _clear_nominated_node_name(self, pod: Obj) -> None:
+        m = pod["metadata"]
+        if not (pod.get("status") or {}).get("nominatedNodeName"):
+            cur = self.pods.get(pod_key(pod))
+            if cur is None or not (cur.get("status") or {}).get("nominatedNodeName"):
+                return
+        try:
+            await self.client.patch(PODS, m["name"], {"status": {"nominatedNodeName": None}}, "merge",
+                                    m.get("namespace", ""), "status")
+        except APIError as e:
+            if e.code != 404:
+                log.warning("cannot clear nominatedNodeName", extra={"pod": pod_key(pod), "error": str(e)})
 
     async def _set_unschedulable(self, pod: Obj, message: str, nominated: str) -> None:
         for c in (pod.get("status") or {}).get("conditions") or ():
@@ -400,7 +667,8 @@ class Scheduler:
                 self.queue.add(cur)
             return
         self.scheduled += 1
-        self.recorder.emit(pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
+        self.event(pod, "Normal", "Scheduled", f"Successfully assigned {key} to {node}")
+
 
 
 async def bind(client: Client, namespace: str, binding: Obj) -> None:
