@@ -89,6 +89,7 @@ class Config:
     hollow_heartbeat_interval: float = 10.0  # seconds between Lease renewals
     node_monitor_grace_period: float = 40.0  # lease age after which a node goes Unknown
     hpa_sync_period: float = 15.0  # seconds between HorizontalPodAutoscaler syncs
+    housekeeping_interval: float = 10.0  # seconds between the node agent's container stats samples
     node: bool = False  # run the node agent (this machine as a real node); `cloudlet up` turns it on
     node_name: str = ""  # default: the hostname
     pod_cidr: str = "10.88.0.0/16"  # the pod network's CIDR (its first address is the host's bridge IP)
@@ -207,7 +208,8 @@ class Server:
             LocalClient(self.api), data_dir=cfg.data_dir, node_name=cfg.node_name or default_node_name(),
             pod_cidr=cfg.pod_cidr, reserved=parse_reserved(cfg.system_reserved),
             heartbeat_interval=min(cfg.hollow_heartbeat_interval, cfg.node_monitor_grace_period / 4),
-            lease_duration=max(1, round(cfg.node_monitor_grace_period)))
+            lease_duration=max(1, round(cfg.node_monitor_grace_period)),
+            housekeeping_interval=cfg.housekeeping_interval)
         await self.agent.start()
         streaming.set_pod_streams(self.handlers, self.agent)
 

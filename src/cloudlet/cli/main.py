@@ -51,6 +51,8 @@ def up(
         40.0, "--node-monitor-grace-period", help="Seconds without a lease renewal before a node goes Unknown."),
     hpa_sync_period: float = typer.Option(
         15.0, "--horizontal-pod-autoscaler-sync-period", help="Seconds between HorizontalPodAutoscaler syncs."),
+    housekeeping_interval: float = typer.Option(
+        10.0, "--housekeeping-interval", help="Seconds between the node's container stats samples (kubectl top, HPA)."),
     scheduler_config: Path = typer.Option(
         None, "--scheduler-config", help="YAML choosing the scheduler's filter/score plugins and weights."),
     scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Run the built-in pod scheduler."),
@@ -69,7 +71,7 @@ def up(
         compact_interval=compact_interval, min_history=min_history,
         hollow_nodes=hollow_nodes, hollow_node_cpu=hollow_node_cpu, hollow_node_memory=hollow_node_memory,
         hollow_node_pods=hollow_node_pods, node_monitor_grace_period=node_monitor_grace_period,
-        hpa_sync_period=hpa_sync_period,
+        hpa_sync_period=hpa_sync_period, housekeeping_interval=housekeeping_interval,
         scheduler_config=str(scheduler_config) if scheduler_config else None,
         scheduler=scheduler,
         node=node, node_name=node_name, pod_cidr=pod_cidr, system_reserved=system_reserved,

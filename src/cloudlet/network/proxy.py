@@ -301,3 +301,12 @@ class ServiceProxy:
 
     def describe(self) -> dict[str, Any]:
         return {"table": self.table, "syncs": self.syncs, "last_sync_seconds": self.last_sync_seconds}
+
+
+async def remove_table(instance: str, nft: str | None = None) -> None:
+    """Delete the service table of ``instance`` if it exists (cleanup after a crash)."""
+    path = nft or shutil.which("nft") or "/usr/sbin/nft"
+    table = table_name(instance)
+    proc = await asyncio.create_subprocess_exec(
+        path, "-f", "-", stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    await proc.communicate(f"table ip {table}\ndelete table ip {table}\n".encode())

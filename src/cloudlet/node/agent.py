@@ -86,6 +86,8 @@ class NodeAgent:
         runtimes: dict[str, RuntimeHandler] | None = None,
         network: Any = None,
         images: Any = None,
+        housekeeping_interval: float = 10.0,
+        service_plumbing: bool = True,
     ) -> None:
         self.client = client
         self.data_dir = Path(data_dir).resolve()
@@ -115,6 +117,9 @@ class NodeAgent:
         # optional: the node's service plumbing (cloudlet.node.services.NodeServices or alike):
         # resolv_conf(pod) -> str for /etc/resolv.conf, service_env(pod) -> dict of service links
         self.services: Any = None
+        self.service_plumbing = service_plumbing  # run NodeServices when the pod network is up
+        self.housekeeping_interval = housekeeping_interval  # seconds between container stats samples
+        self.stats: Any = None  # cloudlet.node.stats.StatsSampler once started
         self.network_error = ""
         self._tasks: list[asyncio.Task[Any]] = []
         self._recovered: dict[str, Obj] = {}  # uid -> state.json of pods to adopt
@@ -168,6 +173,7 @@ class NodeAgent:
         await self.registration.register()
         await self.registration.renew_lease()
         self._tasks.append(asyncio.create_task(self.registration.run(), name="node-heartbeat"))
+        await self._start_services()
         self.pods.add_handler(on_add=self._pod_seen, on_update=lambda _o, n: self._pod_seen(n),
                               on_delete=self._pod_gone)
         self.configmaps.add_handler(on_update=lambda _o, n: self._source_changed("configmap", n),
@@ -176,6 +182,26 @@ class NodeAgent:
                                  on_add=lambda n: self._source_changed("secret", n))
         self.factory.start()
         self._tasks.append(asyncio.create_task(self._after_sync(), name="node-recover"))
+
+    async def _start_services(self) -> None:
+        """The node's service proxy and cluster DNS (on the pod bridge address), and the
+        stats sampler behind metrics.k8s.io and the cAdvisor metrics."""
+        from cloudlet.node.stats import StatsSampler
+
+        if self.services is None and self.network is not None and self.service_plumbing:
+            from cloudlet.node.services import NodeServices
+
+            services = NodeServices(self.client, instance=self.instance, bridge=getattr(self.network, "bridge", None),
+                                    dns_address=self.host_ip)
+            try:
+                await services.start()
+                self.services = services
+            except Exception:
+                log.exception("service proxy / cluster DNS failed to start; pods use the host's resolvers")
+                with contextlib.suppress(Exception):
+                    await services.stop()
+        self.stats = StatsSampler(self, interval=self.housekeeping_interval)
+        self._tasks.append(asyncio.create_task(self.stats.run(), name="node-stats"))
 
     async def _after_sync(self) -> None:
         await asyncio.gather(self.pods.wait_synced(), self.configmaps.wait_synced(), self.secrets.wait_synced(),
@@ -215,6 +241,10 @@ class NodeAgent:
         if self.images is not None and hasattr(self.images, "close"):
             with contextlib.suppress(Exception):
                 await self.images.close()
+        if self.services is not None and hasattr(self.services, "stop"):
+            with contextlib.suppress(Exception):
+                await self.services.stop()
+            self.services = None
 
     # --- recovery ------------------------------------------------------------------------
 
@@ -481,6 +511,10 @@ async def cleanup_node(data_dir: Path) -> None:
         await net.cleanup_all()
     except Exception:
         log.exception("pod network cleanup failed")
+    with contextlib.suppress(Exception):  # the service rules of a run that was killed
+        from cloudlet.network.proxy import remove_table
+
+        await remove_table(inst)
     pods = data_dir / "pods"
     if pods.is_dir():
         for d in list(pods.iterdir()):
