@@ -25,7 +25,6 @@ schema). Each type's hooks implement the custom resource strategy:
 
 from __future__ import annotations
 
-import copy
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +48,7 @@ from cloudlet.resources.validation import (
     validate_object_meta,
     validate_object_meta_update,
 )
+from cloudlet.store.store import copy_obj
 
 Obj = dict[str, Any]
 MAX_INT32 = 2**31 - 1
@@ -166,7 +166,7 @@ class _Hooks:
     def to_storage(self, obj: Obj) -> Obj:
         if obj.get("apiVersion") == self.storage_api_version and self.schema is self.storage_schema:
             return obj
-        out = copy.deepcopy(obj)
+        out = copy_obj(obj)
         out["apiVersion"] = self.storage_api_version
         crd_schema.coerce(out, self.storage_schema)
         return out
@@ -175,7 +175,7 @@ class _Hooks:
         """The stored object as this version (never mutated: the store shares it)."""
         if obj.get("apiVersion") == self.api_version and not crd_schema.defaults_missing(obj, self.schema):
             return obj
-        out = copy.deepcopy(obj)
+        out = copy_obj(obj)
         out["apiVersion"] = self.api_version
         crd_schema.coerce(out, self.schema)
         crd_schema.apply_defaults(out, self.schema)
