@@ -476,14 +476,16 @@ async def test_tty_container_logs(rt: RuncRuntime, env: RuncEnv) -> None:
     assert lines[0].startswith("/dev/pts/") and "on-tty" in lines
 
 
-async def test_stop_signal_annotation(rt: RuncRuntime, env: RuncEnv) -> None:
+@pytest.mark.parametrize("how", ["field", "annotation"])
+async def test_stop_signal(rt: RuncRuntime, env: RuncEnv, how: str) -> None:
+    """The image's StopSignal (ContainerSpec.stop_signal), or the annotation, replaces SIGTERM."""
     from cloudlet.runtime.oci import STOP_SIGNAL_ANNOTATION
 
     sb = await rt.run_sandbox(env.sandbox_spec("sig"))
     spec = env.container_spec(
         "c",
         ["sh", "-c", "trap 'echo got-usr1; exit 0' USR1; echo ready; while :; do sleep 0.1; done"],
-        annotations={STOP_SIGNAL_ANNOTATION: "SIGUSR1"},
+        **({"stop_signal": "SIGUSR1"} if how == "field" else {"annotations": {STOP_SIGNAL_ANNOTATION: "SIGUSR1"}}),
     )
     c = await rt.create_container(sb, spec)
     await rt.start_container(c)

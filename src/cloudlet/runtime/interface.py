@@ -176,6 +176,7 @@ class ContainerSpec:
     stdin: bool = False
     stdin_once: bool = False
     log_path: Path | None = None  # CRI-format log file the handler appends to
+    stop_signal: str = ""  # the image's StopSignal ("SIGQUIT", "15"); empty: SIGTERM
     attempt: int = 0  # restart count, part of the log file name
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)

@@ -52,9 +52,9 @@ Design
   nothing masked, no seccomp), read-only rootfs, no_new_privileges, masked
   and read-only ``/proc`` paths (unless ``procMount: Unmasked``), and seccomp
   RuntimeDefault (:mod:`.seccomp`), Unconfined or Localhost.
-* **Stop signal.** The interface has no field for the image's StopSignal; a
-  container annotation (or label) ``cloudlet.io/stop-signal`` (e.g.
-  ``SIGQUIT``) overrides ``SIGTERM``.
+* **Stop signal.** ``ContainerSpec.stop_signal`` (the image's StopSignal),
+  else a container annotation (or label) ``cloudlet.io/stop-signal`` (e.g.
+  ``SIGQUIT``), else ``SIGTERM``.
 
 Host state, all named ``cloudlet-<instance>-...``: runc containers
 ``cloudlet-<instance>-p<hex>`` (pause) and ``cloudlet-<instance>-c<hex>``,

@@ -532,7 +532,8 @@ class RuncRuntime:
         else:
             log_path = cdir / "container.log"
         stop_signal = (
-            spec.annotations.get(STOP_SIGNAL_ANNOTATION)
+            spec.stop_signal
+            or spec.annotations.get(STOP_SIGNAL_ANNOTATION)
             or spec.labels.get(STOP_SIGNAL_ANNOTATION)
             or ""
         )
