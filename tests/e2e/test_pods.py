@@ -148,6 +148,10 @@ WORKLOADS: list[dict[str, Any]] = [
     {**_pod("norc", "true"), "spec": {**_pod("norc", "true")["spec"], "runtimeClassName": "nope"}},
     _pod("echo", "echo hello from $HOSTNAME; echo line two >&2", restart="Never"),
     _pod("crash", "echo crashing; exit 3"),
+    _pod("etc", "cat /etc/hosts; echo; hostname", restart="Never"),
+    _pod("startup", "sleep 3; touch /tmp/up; sleep 600",
+         startupProbe={"exec": {"command": ["test", "-f", "/tmp/up"]}, "periodSeconds": 1, "failureThreshold": 30},
+         livenessProbe={"exec": {"command": ["test", "-f", "/tmp/up"]}, "periodSeconds": 1, "failureThreshold": 1}),
     _pod("oom", "dd if=/dev/zero of=/dev/null bs=200M count=1", restart="Never",
          resources={"limits": {"memory": "32Mi"}}),
     _pod("liveness", "touch /tmp/healthy; sleep 2; rm /tmp/healthy; sleep 600",
@@ -575,3 +579,22 @@ def test_resources_reach_the_cgroups(node: CloudletProcess) -> None:
     assert "50000" in _cgroup_values(uid, "cpu", "cpu.cfs_quota_us")
     assert "256" in _cgroup_values(uid, "cpu", "cpu.shares")
     assert str(64 * 1024 * 1024) in _cgroup_values(uid, "memory", "memory.limit_in_bytes")
+
+
+def test_etc_hosts_and_hostname(node: CloudletProcess) -> None:
+    wait_until(lambda: status_of(node, "etc").get("phase") == "Succeeded", timeout=60, interval=0.3, what="etc done")
+    out = logs(node, "etc")
+    ip = status_of(node, "etc")["podIP"]
+    assert out.startswith("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n")
+    assert f"{ip}\tetc\n" in out and out.endswith("\netc\n")
+
+
+def test_startup_probe_holds_back_liveness(node: CloudletProcess) -> None:
+    def started() -> dict[str, Any] | None:
+        cs = cstatus(node, "startup")
+        return cs if cs.get("started") and cs.get("ready") else None
+
+    cs = wait_until(started, timeout=60, interval=0.3, what="startup probe passed")
+    # the liveness probe (which fails until /tmp/up exists) did not run before the startup probe passed
+    assert cs["restartCount"] == 0
+    assert not [e for e in events_for(node, "startup") if e["reason"] == "Killing"]

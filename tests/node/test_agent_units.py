@@ -327,6 +327,25 @@ async def test_http_tcp_exec_probes(http_server) -> None:  # type: ignore[no-unt
     assert not ok and msg.strip() == "broken"
 
 
+async def test_lifecycle_hooks(http_server) -> None:  # type: ignore[no-untyped-def]
+    from cloudlet.node.hooks import describe, run_hook
+
+    port, seen = http_server
+
+    async def exec_sync(argv: list[str], limit: float) -> ExecResult:
+        return ExecResult(0 if argv == ["ok"] else 2, b"", b"boom")
+
+    target = ProbeTarget("127.0.0.1", exec_sync=exec_sync)
+    assert await run_hook({"exec": {"command": ["ok"]}}, target, 5) is None
+    assert await run_hook({"exec": {"command": ["bad"]}}, target, 5) == "command 'bad' exited with 2: boom"
+    assert await run_hook({"httpGet": {"path": "/ok", "port": port}}, target, 5) is None
+    assert seen
+    assert await run_hook({"httpGet": {"path": "/bad", "port": port}}, target, 5) == \
+        "HTTP probe failed with statuscode: 503"
+    assert await run_hook({"sleep": {"seconds": 0}}, target, 5) is None
+    assert describe({"exec": {"command": ["a", "b"]}}) == "Exec lifecycle hook ([a b])"
+
+
 async def test_probe_worker_thresholds() -> None:
     results: list[tuple[str, bool]] = []
     failures: list[str] = []

@@ -47,7 +47,7 @@ def describe(handler: Obj) -> str:
     """How the kubelet names a handler in its messages: ``Exec lifecycle hook ([cmd])``."""
     if handler.get("exec") is not None:
         cmd = list((handler["exec"] or {}).get("command") or [])
-        return f"Exec lifecycle hook ({cmd})"
+        return f"Exec lifecycle hook ([{' '.join(cmd)}])"
     if handler.get("httpGet") is not None:
         hg = handler["httpGet"] or {}
         return f"HTTP lifecycle hook ({hg.get('path', '/')})"

@@ -517,6 +517,8 @@ class PodWorker:
                 st = await runtime.wait_container(handle)
             except asyncio.CancelledError:
                 raise
+            except NotFound:
+                return  # removed meanwhile (a restart replaced it)
             except SandboxError as e:
                 log.warning("wait failed", extra={"pod": self.key, "container": rec.name, "error": str(e)})
                 return
@@ -551,6 +553,9 @@ class PodWorker:
         remove the one before, and prepare the next attempt."""
         assert self.runtime is not None
         rec.last_terminated = rec.terminated()
+        waiter = self.waiters.pop(rec.name, None)
+        if waiter is not None:
+            waiter.cancel()
         if rec.handle is not None:
             with contextlib.suppress(SandboxError):
                 await self.runtime.remove_container(rec.handle)

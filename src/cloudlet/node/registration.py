@@ -247,6 +247,7 @@ class NodeRegistration:
         self.ready = True
         self.not_ready_message = ""
         self.uid = ""
+        self.node: Obj | None = None  # the Node as last written or read
         self._last_status = 0.0
         self._last_flags: tuple[bool, ...] = ()
 
@@ -280,15 +281,16 @@ class NodeRegistration:
         body: Obj = {"apiVersion": "v1", "kind": "Node",
                      "metadata": {"name": self.name, "labels": self.labels()}, "spec": spec}
         try:
-            node = await self.client.create(NODES, {**body, "status": self.status()})
+            node = await self.client.create(NODES, {**body, "status": await asyncio.to_thread(self.status)})
         except APIError as e:
             if e.code != 409:
                 raise
             cur = await self.client.get(NODES, self.name)
             await self.client.patch(NODES, self.name, {"metadata": {"labels": self.labels()}}, "merge")
-            node = await self.client.patch(NODES, self.name, {"status": self.status(cur)}, "merge",
-                                           subresource="status")
+            node = await self.client.patch(NODES, self.name, {"status": await asyncio.to_thread(self.status, cur)},
+                                           "merge", subresource="status")
         self.uid = node["metadata"]["uid"]
+        self.node = node
         self._last_status = time.monotonic()
         log.info("node registered", extra={"node": self.name, "capacity": self.capacity,
                                            "allocatable": self.allocatable})
@@ -297,7 +299,8 @@ class NodeRegistration:
     async def post_status(self) -> None:
         cur = await self.client.get(NODES, self.name)
         self.uid = cur["metadata"]["uid"]
-        await self.client.patch(NODES, self.name, {"status": self.status(cur)}, "merge", subresource="status")
+        status = await asyncio.to_thread(self.status, cur)
+        self.node = await self.client.patch(NODES, self.name, {"status": status}, "merge", subresource="status")
         self._last_status = time.monotonic()
 
     async def renew_lease(self) -> None:
@@ -331,7 +334,7 @@ class NodeRegistration:
                 await self.renew_lease()
                 press = await asyncio.to_thread(pressure, self.data_dir)
                 flags = (press["memory"], press["disk"], press["pid"], self.ready)
-                node = await self.client.get(NODES, self.name)
+                node = self.node = await self.client.get(NODES, self.name)
                 ready_now = any(c.get("type") == "Ready" and c.get("status") == "True"
                                 for c in (node.get("status") or {}).get("conditions") or ())
                 if (flags != self._last_flags or ready_now != self.ready
