@@ -28,6 +28,7 @@ content changes; surplus slices are deleted.
 from __future__ import annotations
 
 import ipaddress
+import time
 from typing import Any
 
 from cloudlet.api.errors import APIError
@@ -65,6 +66,7 @@ MIRRORING_NAME = "endpointslicemirroring-controller.k8s.io"
 SKIP_MIRROR = "endpointslice.kubernetes.io/skip-mirror"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 MAX_ENDPOINTS = 100
+EXPECTATION_TIMEOUT = 5.0  # seconds to wait for the informer to show our own writes
 
 
 def address_type(ip: str) -> str:
@@ -112,6 +114,10 @@ class EndpointSliceController(FactoryController):
         self.controller.watch(self.slices, key=self._slice_service_key)
         watch_pods_for_services(self.controller, self.pods, self.services)
         self.controller._source(self.nodes)
+        # slices this controller wrote that its informer has not shown yet (key -> names,
+        # created or deleted, and when): reconciling before the cache caught up would
+        # create duplicates (generateName) — kube's endpointSliceTracker.
+        self._expect: dict[str, tuple[set[str], set[str], float]] = {}
 
     @staticmethod
     def _slice_service_key(obj: Obj) -> str | None:
@@ -190,8 +196,21 @@ class EndpointSliceController(FactoryController):
 
     # --- reconcile -------------------------------------------------------------------------
 
+    def _cache_is_stale(self, key: str) -> bool:
+        pending = self._expect.get(key)
+        if pending is None:
+            return False
+        created, deleted, since = pending
+        names = {s["metadata"]["name"] for s in self.slices.by_index(SERVICE_INDEX, key)}
+        if (created <= names and not (deleted & names)) or time.monotonic() - since > EXPECTATION_TIMEOUT:
+            del self._expect[key]
+            return False
+        return True
+
     async def reconcile(self, key: str) -> Result | None:
         namespace, name = split_key(key)
+        if self._cache_is_stale(key):
+            return Result(requeue_after=0.05)  # the informer event for our own write re-queues it too
         svc = self.services.get(key)
         existing = sorted(self.slices.by_index(SERVICE_INDEX, key), key=lambda s: s["metadata"]["name"])
         if svc is None or svc["metadata"].get("deletionTimestamp"):
@@ -211,23 +230,30 @@ class EndpointSliceController(FactoryController):
         desired = self._desired(svc, groups, manager)
         if selector is None and not groups:
             desired = []  # mirroring writes nothing without Endpoints
+        created: set[str] = set()
+        deleted: set[str] = set()
         try:
             for s in stale:
                 await self._delete(s)
+                deleted.add(s["metadata"]["name"])
             for i, want in enumerate(desired):
                 if i < len(mine):
                     await self._update(mine[i], want)
                 else:
-                    await self._create(svc, want)
+                    created.add(await self._create(svc, want))
             for s in mine[len(desired):]:
                 await self._delete(s)
+                deleted.add(s["metadata"]["name"])
         except APIError as e:
             if e.code in (404, 409):
                 return Result(requeue=True)
             raise
+        finally:
+            if created or deleted:
+                self._expect[key] = (created, deleted, time.monotonic())
         return None
 
-    async def _create(self, svc: Obj, want: dict[str, Any]) -> None:
+    async def _create(self, svc: Obj, want: dict[str, Any]) -> str:
         meta = svc["metadata"]
         body: Obj = {
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
@@ -239,7 +265,8 @@ class EndpointSliceController(FactoryController):
             },
             "addressType": want["addressType"], "endpoints": want["endpoints"], "ports": want["ports"],
         }
-        await self.client.create(ENDPOINT_SLICES, body, meta.get("namespace", ""))
+        made = await self.client.create(ENDPOINT_SLICES, body, meta.get("namespace", ""))
+        return str(made["metadata"]["name"])
 
     async def _update(self, current: Obj, want: dict[str, Any]) -> None:
         if (current.get("addressType") == want["addressType"] and (current.get("endpoints") or []) == want["endpoints"]
