@@ -62,14 +62,12 @@ from cloudlet.client.events import NORMAL, EventRecorder
 from cloudlet.client.informer import SharedInformerFactory
 from cloudlet.client.interface import Client, Obj, ResourceRef, split_key
 from cloudlet.client.reconcile import FactoryController, Result, Retry, selector_of
+from cloudlet.controllers.meta import controller_ref, now_rfc3339, parse_time
 from cloudlet.controllers.replicaset import (
     PODS,
     REPLICASETS,
-    controller_ref,
     labels_of,
-    now_iso,
     owner_reference,
-    parse_time,
 )
 
 log = logging.getLogger("cloudlet.controllers.deployment")
@@ -210,7 +208,7 @@ def get_condition(status: Obj, type_: str) -> Obj | None:
 
 
 def new_condition(type_: str, status: str, reason: str, message: str) -> Obj:
-    now = now_iso()
+    now = now_rfc3339()
     return {"type": type_, "status": status, "lastUpdateTime": now, "lastTransitionTime": now,
             "reason": reason, "message": message}
 

@@ -57,6 +57,7 @@ from cloudlet.client.events import NORMAL, WARNING, EventRecorder
 from cloudlet.client.informer import Informer, SharedInformerFactory
 from cloudlet.client.interface import Client, Obj, ResourceRef, object_key, ref_for
 from cloudlet.client.reconcile import Controller, FactoryController, Result, Retry
+from cloudlet.controllers.meta import controller_ref, parse_time
 from cloudlet.resources.policy import (
     DISRUPTION_ALLOWED,
     SYNC_FAILED,
@@ -82,20 +83,8 @@ class SyncError(Exception):
     """A budget whose numbers cannot be computed (reported through ``SyncFailed``)."""
 
 
-def _parse_time(value: Any) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
-def _controller_ref(obj: Obj) -> Obj | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if isinstance(ref, dict) and ref.get("controller") is True:
-            return ref
-    return None
 
 
 def _is_ready(pod: Obj) -> bool:
@@ -238,7 +227,7 @@ class DisruptionController(FactoryController):
         unmanaged: list[str] = []
         for pod in pods:
             meta = pod.get("metadata") or {}
-            ref = _controller_ref(pod)
+            ref = controller_ref(pod)
             if ref is None:
                 unmanaged.append(str(meta.get("name") or ""))
                 continue
@@ -257,7 +246,7 @@ class DisruptionController(FactoryController):
             rs = self.replicasets.get(f"{namespace}/{name}")
             if rs is None or rs["metadata"].get("uid") != uid:
                 return None
-            owner = _controller_ref(rs)
+            owner = controller_ref(rs)
             if owner is not None and owner.get("kind") == "Deployment" and _group(owner.get("apiVersion")) == "apps":
                 dep = self.deployments.get(f"{namespace}/{owner.get('name')}")
                 if dep is None or dep["metadata"].get("uid") != owner.get("uid"):
@@ -300,7 +289,7 @@ class DisruptionController(FactoryController):
             stamp = recorded.get(meta.get("name"))
             if stamp is None:
                 continue
-            expires = (_parse_time(stamp) or 0.0) + self.deletion_timeout
+            expires = (parse_time(stamp) or 0.0) + self.deletion_timeout
             if expires < now:
                 self.recorder.emit(pod, WARNING, "NotDeleted",
                                    f"Pod was expected by PDB {pdb['metadata'].get('namespace')}/{pdb['metadata']['name']} "
@@ -317,7 +306,7 @@ class DisruptionController(FactoryController):
             if meta.get("deletionTimestamp"):
                 continue
             stamp = disrupted.get(meta.get("name"))
-            if stamp is not None and (_parse_time(stamp) or 0.0) + self.deletion_timeout > now:
+            if stamp is not None and (parse_time(stamp) or 0.0) + self.deletion_timeout > now:
                 continue
             if _is_ready(pod):
                 healthy += 1
@@ -367,7 +356,7 @@ class DisruptionController(FactoryController):
         if cond is None:
             return None
         now = self.clock()
-        due = (_parse_time(cond.get("lastTransitionTime")) or now) + self.stale_pod_timeout
+        due = (parse_time(cond.get("lastTransitionTime")) or now) + self.stale_pod_timeout
         if due > now:
             return Result(requeue_after=due - now)
         body = {**pod, "metadata": dict(pod["metadata"]), "status": dict(pod.get("status") or {})}

@@ -31,13 +31,13 @@ The pod and port rules here (:func:`pod_in_endpoints`, :func:`find_port`,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from cloudlet.api.errors import APIError
 from cloudlet.client.informer import Informer, SharedInformerFactory
 from cloudlet.client.interface import Client, Obj, ResourceRef, object_key, split_key
 from cloudlet.client.reconcile import FactoryController, Result
+from cloudlet.controllers.meta import now_rfc3339
 
 SERVICES = ResourceRef("", "v1", "services")
 PODS = ResourceRef("", "v1", "pods")
@@ -49,8 +49,6 @@ OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity"
 MAX_ADDRESSES = 1000
 
 
-def now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def service_selector(svc: Obj) -> dict[str, str] | None:

@@ -41,7 +41,6 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from cloudlet.api.errors import APIError
@@ -49,6 +48,7 @@ from cloudlet.client.events import NORMAL, WARNING, EventRecorder
 from cloudlet.client.informer import SharedInformerFactory
 from cloudlet.client.interface import Client, Obj, ResourceRef, ref_for, split_key
 from cloudlet.client.reconcile import FactoryController, Result
+from cloudlet.controllers.meta import now_rfc3339, parse_time
 from cloudlet.resources.quantity import parse_quantity
 
 HPAS = ResourceRef("autoscaling", "v2", "horizontalpodautoscalers")
@@ -88,17 +88,8 @@ class _State:
     down: list[_ScaleEvent] = field(default_factory=list)
 
 
-def _now_rfc3339() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_time(value: Any) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _seconds(window: Any) -> float:
@@ -243,7 +234,7 @@ class HPAController(FactoryController):
             self._condition(status, "AbleToScale", "True", "SucceededRescale", f"the HPA controller was able to update the target scale to {desired}")
             self.recorder.emit(hpa, NORMAL, "SuccessfulRescale", f"New size: {desired}; reason: {rescale_reason}")
             self._record_event(key, hpa, current, desired)
-            status["lastScaleTime"] = _now_rfc3339()
+            status["lastScaleTime"] = now_rfc3339()
         else:
             desired = current if (spec_replicas == 0 and min_replicas != 0) else desired
         status["desiredReplicas"] = desired
@@ -261,7 +252,7 @@ class HPAController(FactoryController):
         samples: dict[str, dict[str, dict[str, _Sample]]] = {}  # resource -> pod -> container -> sample
         metrics_list = await self.client.list(POD_METRICS, namespace, label_selector=selector)
         for pm in metrics_list.get("items") or ():
-            ts = _parse_time(pm.get("timestamp")) or time.time()
+            ts = parse_time(pm.get("timestamp")) or time.time()
             window = _seconds(pm.get("window"))
             for c in pm.get("containers") or ():
                 for res, q in (c.get("usage") or {}).items():
@@ -337,11 +328,11 @@ class HPAController(FactoryController):
                 continue
             if resource == "cpu":
                 cond = _ready_condition(pod)
-                start = _parse_time((pod.get("status") or {}).get("startTime"))
+                start = parse_time((pod.get("status") or {}).get("startTime"))
                 if cond is None or start is None:
                     is_unready = True
                 else:
-                    transition = _parse_time(cond.get("lastTransitionTime")) or start
+                    transition = parse_time(cond.get("lastTransitionTime")) or start
                     if start + self.cpu_initialization_period > now:
                         is_unready = cond.get("status") == "False" or sample.timestamp < transition + sample.window
                     else:
@@ -518,7 +509,11 @@ class HPAController(FactoryController):
     def _changed(events: list[_ScaleEvent], period: float, now: float) -> int:
         return sum(e.change for e in events if e.at > now - period)
 
-    def _up_limit(self, current: int, st: _State, rules: Obj, now: float) -> int:
+    def _rate_limit(self, current: int, st: _State, rules: Obj, now: float, *, up: bool) -> int:
+        """The replica count ``rules``' policies allow from ``current`` in one direction
+        (kube's calculateScaleUpLimitWithScalingRules / calculateScaleDownLimitWithBehaviors):
+        each policy counts from the replicas at the start of its period; ``selectPolicy``
+        Max takes the policy allowing the largest change, Min the smallest."""
         select = rules.get("selectPolicy") or "Max"
         if select == "Disabled":
             return current
@@ -527,24 +522,20 @@ class HPAController(FactoryController):
             period = float(p.get("periodSeconds") or 0)
             start = current - self._changed(st.up, period, now) + self._changed(st.down, period, now)
             value = int(p.get("value") or 0)
-            results.append(start + value if p.get("type") == "Pods" else math.ceil(start * (1 + value / 100)))
+            if p.get("type") == "Pods":
+                results.append(start + value if up else start - value)
+            else:
+                results.append(math.ceil(start * (1 + value / 100)) if up else int(start * (1 - value / 100)))
         if not results:
             return current
-        return min(results) if select == "Min" else max(results)
+        largest_change = max if up else min
+        return largest_change(results) if select == "Max" else (min if up else max)(results)
+
+    def _up_limit(self, current: int, st: _State, rules: Obj, now: float) -> int:
+        return self._rate_limit(current, st, rules, now, up=True)
 
     def _down_limit(self, current: int, st: _State, rules: Obj, now: float) -> int:
-        select = rules.get("selectPolicy") or "Max"
-        if select == "Disabled":
-            return current
-        results = []
-        for p in rules.get("policies") or ():
-            period = float(p.get("periodSeconds") or 0)
-            start = current - self._changed(st.up, period, now) + self._changed(st.down, period, now)
-            value = int(p.get("value") or 0)
-            results.append(start - value if p.get("type") == "Pods" else int(start * (1 - value / 100)))
-        if not results:
-            return current
-        return max(results) if select == "Min" else min(results)
+        return self._rate_limit(current, st, rules, now, up=False)
 
     def _record_event(self, key: str, hpa: Obj, current: int, desired: int) -> None:
         st = self.state.setdefault(key, _State())
@@ -567,10 +558,10 @@ class HPAController(FactoryController):
         for c in conds:
             if c.get("type") == type_:
                 if c.get("status") != value:
-                    c["lastTransitionTime"] = _now_rfc3339()
+                    c["lastTransitionTime"] = now_rfc3339()
                 c.update(status=value, reason=reason, message=message)
                 return
-        conds.append({"type": type_, "status": value, "lastTransitionTime": _now_rfc3339(), "reason": reason, "message": message})
+        conds.append({"type": type_, "status": value, "lastTransitionTime": now_rfc3339(), "reason": reason, "message": message})
 
     async def _write_status(self, hpa: Obj, old_status: Obj) -> None:
         status = hpa["status"]

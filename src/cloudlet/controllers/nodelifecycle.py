@@ -38,14 +38,13 @@ import contextlib
 import copy
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
 
 from cloudlet.api.errors import APIError
 from cloudlet.client.events import NORMAL, EventRecorder
 from cloudlet.client.informer import NODE_INDEX, Informer, SharedInformerFactory
 from cloudlet.client.interface import Client, Obj, ResourceRef
 from cloudlet.client.reconcile import Controller, Result, Retry
+from cloudlet.controllers.meta import parse_time, rfc3339
 
 NODES = ResourceRef("", "v1", "nodes")
 PODS = ResourceRef("", "v1", "pods")
@@ -59,17 +58,8 @@ UNKNOWN_REASON = "NodeStatusUnknown"
 UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
 
 
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_time(value: Any) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def condition(obj: Obj, type_: str) -> Obj | None:
@@ -199,7 +189,7 @@ class NodeLifecycleController:
         ready = condition(node, "Ready")
         if ready is not None and ready.get("status") == "Unknown":
             return False
-        stamp = _rfc3339(now)
+        stamp = rfc3339(now)
         new: list[Obj] = []
         for c in conds:
             c = dict(c)
@@ -233,7 +223,7 @@ class NodeLifecycleController:
         ours = {TAINT_UNREACHABLE, TAINT_NOT_READY}
         keep = [t for t in taints if not (t.get("key") in ours and t.get("effect") == NO_EXECUTE and t.get("key") != want)]
         if want is not None and not any(t.get("key") == want and t.get("effect") == NO_EXECUTE for t in keep):
-            keep.append({"key": want, "effect": NO_EXECUTE, "timeAdded": _rfc3339(now)})
+            keep.append({"key": want, "effect": NO_EXECUTE, "timeAdded": rfc3339(now)})
         if keep == taints:
             return False
         body = copy.deepcopy(node)
@@ -270,7 +260,7 @@ class NodeLifecycleController:
                 if seconds is None:
                     continue
                 forever = False
-                added = _parse_time(taint.get("timeAdded")) or now
+                added = parse_time(taint.get("timeAdded")) or now
                 at = added + seconds
                 evict_at = at if evict_at is None else min(evict_at, at)
             if forever or evict_at is None:

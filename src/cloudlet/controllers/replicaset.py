@@ -39,7 +39,6 @@ import copy
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from cloudlet.api.errors import APIError
@@ -47,6 +46,7 @@ from cloudlet.client.events import NORMAL, WARNING, EventRecorder
 from cloudlet.client.informer import Informer, SharedInformerFactory
 from cloudlet.client.interface import Client, Obj, ResourceRef, split_key
 from cloudlet.client.reconcile import FactoryController, Result, Retry, selector_of
+from cloudlet.controllers.meta import controller_ref, now_rfc3339, parse_time
 
 log = logging.getLogger("cloudlet.controllers.replicaset")
 
@@ -60,24 +60,10 @@ DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 # --- small helpers shared with the deployment controller -------------------------------------
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_time(value: Any) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
-def controller_ref(obj: Obj) -> Obj | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or ():
-        if isinstance(ref, dict) and ref.get("controller") is True:
-            return ref
-    return None
 
 
 def owner_reference(owner: Obj, api_version: str, kind: str) -> Obj:
@@ -417,7 +403,7 @@ class ReplicaSetController(FactoryController):
         old = rs.get("status") or {}
         conditions = [c for c in old.get("conditions") or () if isinstance(c, dict)]
         if manage_error is not None:
-            conditions = set_condition(conditions, {"type": "ReplicaFailure", "status": "True", "lastTransitionTime": now_iso(),
+            conditions = set_condition(conditions, {"type": "ReplicaFailure", "status": "True", "lastTransitionTime": now_rfc3339(),
                                                     "reason": "FailedCreate", "message": manage_error})
         elif len(active) >= int(spec.get("replicas") or 0):
             conditions = [c for c in conditions if c.get("type") != "ReplicaFailure"]
