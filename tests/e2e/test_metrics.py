@@ -62,6 +62,13 @@ def test_metrics_parse_and_count_requests(cluster: CloudletProcess) -> None:
     assert adds["deployment"] >= 1 and adds["replicaset"] >= 1
     commits = [s for s in fams["cloudlet_store_commit_duration_seconds"] if s.name.endswith("_count")]
     assert commits and commits[0].value >= 1
+    attempts = {s.labels["result"]: s.value for s in fams["scheduler_schedule_attempts"] if s.name.endswith("_total")}
+    assert attempts.get("scheduled", 0) >= 2  # the two pods
+    latency = [s for s in fams["scheduler_scheduling_attempt_duration_seconds"]
+               if s.name.endswith("_count") and s.labels["result"] == "scheduled"]
+    assert latency and latency[0].value >= 2
+    pending = {s.labels["queue"]: s.value for s in fams["scheduler_pending_pods"]}
+    assert set(pending) >= {"active", "backoff", "unschedulable"}
 
 
 def test_metrics_need_a_token(cluster: CloudletProcess) -> None:

@@ -59,9 +59,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from cloudlet import metrics
 from cloudlet.api.errors import APIError
 from cloudlet.client.events import EventRecorder
 from cloudlet.client.informer import Informer, SharedInformerFactory
@@ -310,6 +312,7 @@ class Scheduler:
         """Schedule until cancelled."""
         if self.own_factory:
             self.factory.start()
+        pending = metrics.add_collector(self._pending_metrics)
         try:
             await self.factory.wait_for_cache_sync()
             await self._start_pdbs()
@@ -318,15 +321,22 @@ class Scheduler:
             try:
                 while True:
                     pod, attempt = await self.queue.pop()
+                    t0 = time.perf_counter()
                     try:
-                        await self.schedule_one(pod)
+                        result = await self.schedule_one(pod)
                     except Exception:
+                        result = "error"
                         log.exception("scheduling cycle failed", extra={"pod": pod_key(pod)})
                         self.queue.requeue_backoff(pod_key(pod))
+                    if result is not None:  # scheduler_schedule_attempts_total / ..._attempt_duration_seconds
+                        metrics.SCHEDULE_ATTEMPTS.labels(result, self.scheduler_name).inc()
+                        metrics.SCHEDULING_ATTEMPT_DURATION.labels(result, self.scheduler_name).observe(
+                            time.perf_counter() - t0)
                     await asyncio.sleep(0)  # a cycle may not suspend: let the API and bindings run
             finally:
                 flusher.cancel()
         finally:
+            metrics.remove_collector(pending)
             self.queue.close()
             for t in list(self._tasks):
                 t.cancel()
@@ -502,15 +512,28 @@ class Scheduler:
             return None
         return ni if self.run_filters(state, pod, self._node_view(ni, pod, priority)).ok else None
 
-    async def schedule_one(self, queued: Obj) -> None:
+    def _pending_metrics(self) -> Any:
+        """``scheduler_pending_pods{queue}`` read from the queue at scrape time."""
+        fam = metrics.GaugeMetricFamily("scheduler_pending_pods", "Number of pending pods, by the queue type.", labels=["queue"])
+        counts = {"active": 0, "backoff": 0, "unschedulable": 0, "gated": 0}
+        for qp in list(self.queue.items.values()):
+            if qp.where in counts:
+                counts[qp.where] += 1
+        for where, n in counts.items():
+            fam.add_metric([where], n)
+        yield fam
+
+    async def schedule_one(self, queued: Obj) -> str | None:
+        """One scheduling cycle; the attempt's result for the metrics (``scheduled``,
+        ``unschedulable``) or ``None`` when the pod was not this scheduler's to try."""
         key = pod_key(queued)
         pod = self.pods.get(key) or queued
         if not self.responsible(pod) or key in self.cache.assumed:
             self.queue.done(key)
-            return
+            return None
         if not self.cache.nodes:
             self._unschedulable(pod, None, NO_NODES, frozenset())
-            return
+            return "unschedulable"
         priority = self.priority_of(pod)
         state = self.new_state(pod)
         rejected = state.read(PRE_FILTER_MSG)
@@ -518,7 +541,7 @@ class Scheduler:
             plugin, st = rejected
             statuses = dict.fromkeys(self.cache.nodes, st)
             self._failed(pod, priority, state, statuses, frozenset({plugin}), st.message)
-            return
+            return "unschedulable"
         chosen = self._nominated_fit(state, pod, key, priority)
         if chosen is not None:
             feasible, statuses = [chosen], {}
@@ -531,9 +554,10 @@ class Scheduler:
             self._states.pop(key, None)
             self.queue.done(key)
             self._spawn(self._bind(pod, node))
-            return
+            return "scheduled"
         rejectors = frozenset(st.plugin for st in statuses.values() if st.plugin)
         self._failed(pod, priority, state, statuses, rejectors or frozenset(p.name for p in self._filters))
+        return "unschedulable"
 
     def _failed(self, pod: Obj, priority: int, state: CycleState, statuses: dict[str, Status],
                 rejectors: frozenset[str], pre_filter_msg: str = "") -> None:
