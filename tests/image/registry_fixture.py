@@ -206,10 +206,14 @@ class Registry:
         (path / "config.json").write_text(json.dumps({"auths": {self.host: {"auth": auth}}}))
         return path / "config.json"
 
-    def pull_secret(self, user: str | None = None, kind: str = "kubernetes.io/dockerconfigjson") -> dict[str, Any]:
-        """A Secret object (as the API returns it) holding this registry's credentials."""
+    def pull_secret(self, user: str | None = None, kind: str = "kubernetes.io/dockerconfigjson",
+                    password: str | None = None) -> dict[str, Any]:
+        """A Secret object (as the API returns it) holding this registry's credentials.
+
+        ``password`` overrides the user's real one (a secret the registry refuses).
+        """
         user = user or next(iter(self.users))
-        entry = {"username": user, "password": self.users[user]}
+        entry = {"username": user, "password": self.users[user] if password is None else password}
         if kind == "kubernetes.io/dockerconfigjson":
             key, doc = ".dockerconfigjson", {"auths": {self.host: entry}}
         else:

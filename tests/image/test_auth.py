@@ -12,6 +12,7 @@ from cloudlet.image.auth import (
     AuthError,
     Credential,
     Keychain,
+    credential_identity,
     docker_config_path,
     from_pull_secrets,
     load_docker_config,
@@ -77,6 +78,19 @@ def test_keychain_order() -> None:
     assert k.get("registry-1.docker.io") == Credential("secret", "2")
     assert k.get("index.docker.io") == Credential("secret", "2")
     assert k.get("quay.io") is None
+
+
+def test_credential_identity() -> None:
+    """Auth state is keyed by the whole credential: same user with another password is someone else."""
+    a = Credential("alice", "wonderland")
+    assert a.identity() == Credential("alice", "wonderland").identity()
+    others = {Credential("alice", "other").identity(), Credential("bob", "wonderland").identity(),
+              Credential("alice", "wonderland", "refresh").identity(), credential_identity(None)}
+    assert a.identity() not in others and len(others) == 4
+    assert "wonderland" not in a.identity() and credential_identity(None) == "anonymous"
+    k = Keychain({"reg.example": a})
+    assert k.identity("reg.example") == a.identity() and k.identity("other.example") == "anonymous"
+    assert k.with_first({"reg.example": Credential("alice", "x")}).identity("reg.example") != a.identity()
 
 
 def test_www_authenticate() -> None:

@@ -11,7 +11,7 @@ import pytest
 from cloudlet.image.auth import Credential, Keychain
 from cloudlet.image.pull import Puller
 from cloudlet.image.push import push
-from cloudlet.image.registry import NotFound, RegistryClient, RegistryError
+from cloudlet.image.registry import NotFound, RegistryClient, RegistryError, Unauthorized
 from cloudlet.image.store import ImageStore
 from tests.image import registry_fixture as fx
 from tests.image.registry_fixture import (
@@ -170,3 +170,40 @@ async def test_pull_with_basic_auth_keychain(basic_registry, tmp_path: Path) -> 
     async with RegistryClient(docker_config=False) as client:
         res = await Puller(store, client).pull(f"{reg.host}/cloudlet/private:v1", keychain=kc)
     assert res.digest == digest
+
+
+async def test_concurrent_pulls_share_only_with_the_same_credentials(basic_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Pulls of one name with and without credentials run side by side (the one without fails with
+    401), never joined; pulls with equal credentials still share one download per blob."""
+    reg = basic_registry
+    kc = Keychain({reg.host: Credential("alice", "wonderland")})
+    src = ImageStore(tmp_path / "src")
+    digest = make_image(src, "scratch:1", [400_000, 300_000], seed=21)
+    async with RegistryClient(keychain=kc) as client:
+        await push(src, client, "scratch:1", f"{reg.host}/cloudlet/private-shared:v1")
+    proxy = await CuttingProxy(reg.port).start()
+    try:
+        name = f"{proxy.host}/cloudlet/private-shared:v1"
+        via_proxy = Keychain({proxy.host: Credential("alice", "wonderland")})
+        store = ImageStore(tmp_path / "images")
+        async with RegistryClient(docker_config=False) as client:
+            puller = Puller(store, client)
+            results = await asyncio.gather(
+                puller.pull(name, keychain=via_proxy), puller.pull(name, keychain=via_proxy),
+                puller.pull(name), puller.pull(name, keychain=Keychain()),
+                puller.pull(name, keychain=Keychain({proxy.host: Credential("alice", "guess")})),
+                return_exceptions=True)
+            ok, ok2, anon, empty, wrong = results
+            assert not isinstance(ok, BaseException) and not isinstance(ok2, BaseException), results
+            assert ok.digest == ok2.digest == digest
+            for failed in (anon, empty, wrong):
+                assert isinstance(failed, Unauthorized) and failed.status == 401, results
+            # config + 2 layers, each fetched once for the two pulls with credentials
+            assert sorted(proxy.blob_gets) == sorted(set(proxy.blob_gets)) and len(proxy.blob_gets) == 3
+            # once the image is here, a pull without credentials still asks the registry and fails
+            with pytest.raises(Unauthorized):
+                await puller.pull(name)
+            assert (await puller.pull(name, keychain=via_proxy)).downloaded == 0
+        assert store.resolve(name) == digest
+    finally:
+        await proxy.stop()

@@ -188,3 +188,33 @@ async def test_retries_server_errors_with_backoff(registry) -> None:  # type: ig
         assert e.value.status == 503
     finally:
         await proxy.stop()
+
+
+@pytest.mark.parametrize("auth", ["basic", "token"])
+async def test_auth_state_is_kept_per_credential(auth: str, basic_registry, token_registry) -> None:  # type: ignore[no-untyped-def]
+    """One client, one host: what alice's credentials obtained (the Authorization sent, a bearer
+    token) is never sent for a request made with no credentials or with a wrong password."""
+    reg = basic_registry if auth == "basic" else token_registry
+    path = f"cloudlet/percred-{auth}"
+    alice = Keychain({reg.host: Credential("alice", "wonderland")})
+    async with RegistryClient(keychain=alice) as pusher:
+        digest, _ = await _push_tiny_image(pusher.repository(reg.host, path), os.urandom(400), "v1")
+    async with RegistryClient(docker_config=False) as client:
+        assert (await client.repository(reg.host, path, alice).get_manifest("v1")).digest == digest
+        if reg.token is not None:
+            granted = len(reg.token.requests)
+        for keychain in (Keychain(), Keychain({reg.host: Credential("alice", "not-her-password")})):
+            with pytest.raises(Unauthorized) as e:
+                await client.repository(reg.host, path, keychain).get_manifest("v1")
+            assert e.value.status == 401
+            with pytest.raises(Unauthorized):
+                await client.repository(reg.host, path, keychain).blob_exists(digest)
+        if reg.token is not None:
+            # each of them went to the token server itself (anonymous, then refused)
+            later = reg.token.requests[granted:]
+            assert any(r.get("account") == "" for r in later), later
+            assert any(r.get("denied") and r["account"] == "alice" for r in later), later
+        # alice still gets in, on the same client, with what she obtained before or anew
+        assert (await client.repository(reg.host, path, alice).get_manifest(digest)).digest == digest
+        with pytest.raises(Unauthorized):
+            await client.repository(reg.host, path, Keychain()).get_manifest(digest)

@@ -24,6 +24,7 @@ from tests.image.registry_fixture import free_port, make_image
 # fixtures from the shared registry module
 _no_host_docker_config = fx._no_host_docker_config
 basic_registry = fx.basic_registry
+token_registry = fx.token_registry
 
 
 class Clock:
@@ -83,13 +84,14 @@ async def test_pull_failure_backoff(tmp_path: Path) -> None:
             await svc.ensure(image, "Always", [])
         assert e.value.reason == IMAGE_PULL_BACKOFF
         assert e.value.message == f'Back-off pulling image "{image}"'
-        delays = [svc.backoff.delay(image)]
+        key = svc.backoff_key(image)
+        delays = [svc.backoff.delay(key)]
         for _ in range(7):
             clock.now += delays[-1] or 0
             with pytest.raises(ImagePullError) as e:
                 await svc.ensure(image, "Always", [])
             assert e.value.reason == ERR_IMAGE_PULL
-            delays.append(svc.backoff.delay(image))
+            delays.append(svc.backoff.delay(key))
         assert delays == [10, 20, 40, 80, 160, 300, 300, 300]
         clock.now += 299
         with pytest.raises(ImagePullError) as e:
@@ -116,7 +118,8 @@ async def test_image_pull_secrets(kind: str, basic_registry, tmp_path: Path) -> 
         with pytest.raises(ImagePullError) as e:
             await svc.ensure(image, "IfNotPresent", [])
         assert e.value.reason == ERR_IMAGE_PULL and "requires credentials" in e.value.message
-        svc.backoff.reset(image)
+        # the back-off is for pulls without the secret; one with it goes ahead at once
+        assert svc.in_backoff(image) and not svc.in_backoff(image, [reg.pull_secret(kind=kind)])
         got = await svc.ensure(image, "IfNotPresent", [reg.pull_secret(kind=kind)])
         assert got.digest == digest and store.resolve(image) == digest
     finally:
@@ -136,7 +139,7 @@ async def test_builtin_busybox_works_offline(tmp_path: Path) -> None:
         assert got.ref == "docker.io/library/busybox:latest"
         assert got.digest == store.resolve("busybox:latest")
         assert (await svc.ensure("docker.io/library/busybox:latest", "Always", [])).digest == got.digest
-        assert svc.backoff.delay(got.ref) is None
+        assert svc.backoff.delay(svc.backoff_key(got.ref)) is None
         # any other Docker Hub image fails with a clear error
         with pytest.raises(ImagePullError) as e:
             await asyncio.wait_for(svc.ensure("busybox:1.36", None, []), 60)
@@ -171,5 +174,70 @@ async def test_docker_hub_name_through_mirror_in_registries_yaml(basic_registry,
     try:
         got = await svc.ensure("cloudlet-mirrored:2.0", None, [])
         assert got.ref == "docker.io/library/cloudlet-mirrored:2.0" and got.digest == digest
+    finally:
+        await svc.close()
+
+
+async def _push_private(reg, tmp_path: Path, image: str, seed: int) -> str:  # type: ignore[no-untyped-def]
+    from cloudlet.image.auth import Credential, Keychain
+    from cloudlet.image.push import push
+
+    src = ImageStore(tmp_path / f"src-{seed}")
+    digest = make_image(src, "x:1", [6000], seed=seed)
+    async with RegistryClient(keychain=Keychain({reg.host: Credential("alice", "wonderland")})) as c:
+        await push(src, c, "x:1", image)
+    return digest
+
+
+@pytest.mark.parametrize("auth", ["htpasswd", "token"])
+async def test_pull_secret_of_one_pod_does_not_authorize_another(auth: str, basic_registry, token_registry,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:
+    """Pod A pulls a private image with its imagePullSecret; pod B, without one (or with a wrong
+    password), and imagePullPolicy Always, must get ErrImagePull from the registry's 401 — not
+    A's authorisation. With IfNotPresent B uses the local copy, as in Kubernetes."""
+    reg = basic_registry if auth == "htpasswd" else token_registry
+    image = f"{reg.host}/private/app-{auth}:1.0"
+    digest = await _push_private(reg, tmp_path, image, seed=11)
+    secret = reg.pull_secret()
+    wrong = reg.pull_secret(password="not-her-password")
+    store = ImageStore(tmp_path / "images")
+    svc = ImageService(store, RegistryClient(docker_config=False))
+    try:
+        got = await svc.ensure(image, "Always", [secret])
+        assert got.digest == digest
+        for secrets in ([], [wrong]):
+            with pytest.raises(ImagePullError) as e:
+                await svc.ensure(image, "Always", secrets)
+            assert e.value.reason == ERR_IMAGE_PULL
+            assert e.value.message.startswith(
+                f'Failed to pull image "{image}": pull access denied, repository does not exist or may '
+                "require authorization: "), e.value.message
+            assert "401" in e.value.message or "requires credentials" in e.value.message or \
+                "refused" in e.value.message, e.value.message
+            # the next try without valid credentials backs off; the pod with the secret does not
+            with pytest.raises(ImagePullError) as e:
+                await svc.ensure(image, "Always", secrets)
+            assert e.value.reason == IMAGE_PULL_BACKOFF
+        assert (await svc.ensure(image, "Always", [secret])).digest == digest
+        assert not svc.in_backoff(image, [secret]) and svc.in_backoff(image, [])
+        # IfNotPresent: present on the node, so no pull and no credentials needed (Kubernetes' rule)
+        assert (await svc.ensure(image, "IfNotPresent", [])).digest == digest
+    finally:
+        await svc.close()
+
+
+async def test_concurrent_ensure_with_and_without_secret(basic_registry, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Two pods start at once, one with the secret and one without: they do not share the pull."""
+    reg = basic_registry
+    image = f"{reg.host}/private/concurrent:2.0"
+    digest = await _push_private(reg, tmp_path, image, seed=12)
+    svc = ImageService(ImageStore(tmp_path / "images"), RegistryClient(docker_config=False))
+    try:
+        with_secret, without = await asyncio.gather(
+            svc.ensure(image, "Always", [reg.pull_secret()]), svc.ensure(image, "Always", []),
+            return_exceptions=True)
+        assert not isinstance(with_secret, BaseException) and with_secret.digest == digest, with_secret
+        assert isinstance(without, ImagePullError) and without.reason == ERR_IMAGE_PULL, without
+        assert "pull access denied" in without.message
     finally:
         await svc.close()

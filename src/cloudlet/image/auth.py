@@ -23,14 +23,22 @@ The handshake (distribution's token authentication): a request answered
 credentials. ``Bearer realm=...,service=...,scope=...`` means fetch a token
 from ``realm`` (``GET ?service=&scope=``, with basic credentials when we have
 some, anonymously otherwise), then resend with ``Authorization: Bearer``.
-Tokens are cached per (realm, service, scope) until shortly before they
-expire.
+Tokens are cached per (realm, service, scope, credential identity) until
+shortly before they expire.
+
+Credentials never leak from one pull to another: every piece of auth state
+the registry client keeps (tokens, the ``Authorization`` it last sent to a
+host) is keyed by :func:`credential_identity` of the credential that earned
+it, so a pull made without a pod's secret never reuses what the secret
+obtained — as in Kubernetes, where each pull uses only the pod's own
+``imagePullSecrets`` plus the node's credentials.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import os
@@ -61,6 +69,26 @@ class Credential:
     def basic_header(self) -> str:
         raw = f"{self.username}:{self.password}".encode()
         return "Basic " + base64.b64encode(raw).decode()
+
+    def identity(self) -> str:
+        """A stable fingerprint of the whole credential (user, password, token), safe to log or key by.
+
+        Two credentials with the same user but another password differ, so a
+        wrong password never rides on a token the right one earned.
+        """
+        h = hashlib.sha256()
+        for part in (self.username, self.password, self.identity_token):
+            h.update(part.encode())
+            h.update(b"\0")
+        return h.hexdigest()[:32]
+
+
+ANONYMOUS = "anonymous"
+
+
+def credential_identity(cred: Credential | None) -> str:
+    """:meth:`Credential.identity`, or ``"anonymous"`` for no credential."""
+    return cred.identity() if cred is not None else ANONYMOUS
 
 
 def normalize_host(key: str) -> str:
@@ -188,6 +216,10 @@ class Keychain:
             if host in source:
                 return source[host]
         return None
+
+    def identity(self, host: str) -> str:
+        """Who this keychain is for ``host``: :func:`credential_identity` of its credential."""
+        return credential_identity(self.get(host))
 
     def with_first(self, source: dict[str, Credential]) -> Keychain:
         """A keychain that consults ``source`` before this one's sources."""

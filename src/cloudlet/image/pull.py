@@ -13,10 +13,18 @@ Order of work for ``pull("busybox:1.36")``:
 
 Blobs are written before the manifest that names them is tagged, so a
 reader never sees a tag whose blobs are missing. Concurrent pulls of the same
-name in one process share one task, and concurrent downloads of the same blob
-(two images sharing a base layer) share one download; a waiter that is
-cancelled leaves the shared work running for the others, and the work is
-cancelled only when nobody waits for it any more.
+name with the same credentials in one process share one task, and concurrent
+downloads of the same blob (two images sharing a base layer) with the same
+credentials share one download; a waiter that is cancelled leaves the shared
+work running for the others, and the work is cancelled only when nobody waits
+for it any more.
+
+"The same credentials" is :meth:`RegistryClient.credential_identity` of the
+pull's keychain: a pull without a pod's pull secret never joins (and so never
+succeeds through) a pull made with it, nor the other way round; each
+authenticates on its own. Blobs already in the store are used by any pull
+that resolved a manifest naming them (content is addressed by digest, as in
+containerd).
 """
 
 from __future__ import annotations
@@ -162,7 +170,7 @@ class Puller:
         self.concurrency = concurrency
         self._pulls = SharedTasks()
         self._blobs = SharedTasks()
-        self._fanouts: dict[str, _Fanout] = {}
+        self._fanouts: dict[tuple[str, str], _Fanout] = {}  # (name, credential identity) -> fan-out
 
     async def pull(
         self,
@@ -173,7 +181,7 @@ class Puller:
     ) -> PullResult:
         """Pull ``ref`` (tag or digest) and tag it locally; raises RegistryError."""
         r = refs.parse(ref) if isinstance(ref, str) else ref
-        key = r.name
+        key = (r.name, self.client.credential_identity(r.domain, keychain))
         fan = self._fanouts.get(key)
         if fan is None or not self._pulls.running(key):
             fan = self._fanouts[key] = _Fanout()
@@ -241,7 +249,8 @@ class Puller:
             progress.blob_started(digest, size, kind)
             progress.blob_finished(digest, True)
             return 0
-        return await self._blobs.run(digest, lambda: self._download(repo, digest, size, kind, progress))
+        key = (digest, self.client.credential_identity(repo.domain, repo.keychain))
+        return await self._blobs.run(key, lambda: self._download(repo, digest, size, kind, progress))
 
     async def _download(self, repo: Repository, digest: str, size: int | None, kind: str,
                         progress: Progress) -> int:

@@ -9,7 +9,12 @@ endpoints (mirrors first, then the registry itself; see
 Behaviour worth knowing:
 
 * Every request goes through :meth:`RegistryClient._send`: a ``401`` runs the
-  auth handshake once (:mod:`cloudlet.image.auth`) and resends; connection
+  auth handshake once (:mod:`cloudlet.image.auth`) and resends. Auth state is
+  per credential: the ``Authorization`` remembered for an endpoint and scope,
+  and cached bearer tokens, are keyed by the identity of the credential the
+  request's keychain holds for that host (``anonymous`` when none), so a pull
+  without a pod's pull secret never rides on what the secret obtained; the
+  session keeps no cookies either. Connection
   failures, ``429`` and ``5xx`` are retried with exponential backoff
   (``backoff * 2**n``, ``retries`` times); name-resolution failures are not
   retried (they do not heal in a second) so an unreachable registry such as
@@ -45,6 +50,7 @@ from cloudlet.image.auth import (
     Credential,
     Keychain,
     Token,
+    credential_identity,
     load_docker_config,
     parse_token_response,
     parse_www_authenticate,
@@ -173,8 +179,10 @@ class RegistryClient:
             total=None, connect=connect_timeout, sock_connect=connect_timeout, sock_read=read_timeout
         )
         self._session: aiohttp.ClientSession | None = None
+        # (realm, service, scopes, credential identity) -> token
         self._tokens: dict[tuple[str, str, str, str], Token] = {}
-        self._auth: dict[tuple[str, str], str] = {}  # (endpoint base, scope) -> Authorization
+        # (endpoint base, scope, credential identity) -> the Authorization that worked last
+        self._auth: dict[tuple[str, str, str], str] = {}
         self._token_locks: dict[tuple[str, str, str, str], asyncio.Lock] = {}
 
     async def __aenter__(self) -> RegistryClient:
@@ -191,6 +199,8 @@ class RegistryClient:
                 headers={"User-Agent": USER_AGENT},
                 connector=aiohttp.TCPConnector(limit=32, limit_per_host=16),
                 auto_decompress=False,
+                # no session state between requests: auth is per request and per credential
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
@@ -198,6 +208,15 @@ class RegistryClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    def credential_identity(self, domain: str, keychain: Keychain | None = None) -> str:
+        """Who a pull from ``domain`` with ``keychain`` is, over all its endpoints (mirrors too).
+
+        Two pulls with equal identities send exactly the same credentials
+        everywhere; work may be shared between them, and only then.
+        """
+        keychain = keychain or self.keychain
+        return ",".join(keychain.identity(ep.auth_host) for ep in self.config.endpoints(domain))
 
     def repository(self, domain: str, path: str, keychain: Keychain | None = None) -> Repository:
         """A handle on ``domain/path`` (``docker.io``, ``library/busybox``)."""
@@ -217,14 +236,21 @@ class RegistryClient:
         body: Callable[[], Any] | None = None,
         retry: bool = True,
     ) -> aiohttp.ClientResponse:
-        """Send one request with auth and retries; the caller releases the response."""
-        key = (ep.base, scope)
+        """Send one request with auth and retries; the caller releases the response.
+
+        Only auth state earned with the credential ``keychain`` holds for the
+        endpoint's host is reused; a request without credentials never
+        carries another request's ``Authorization``.
+        """
+        key = (ep.base, scope, keychain.identity(ep.auth_host))
         authed_once = False
         attempt = 0
         while True:
             h = dict(headers or {})
-            if key in self._auth:
-                h["Authorization"] = self._auth[key]
+            h.pop("Authorization", None)
+            sent_auth = self._auth.get(key)
+            if sent_auth is not None:
+                h["Authorization"] = sent_auth
             try:
                 resp = await self.session.request(
                     method, url, headers=h, data=body() if body else None,
@@ -240,7 +266,11 @@ class RegistryClient:
                 challenge = parse_www_authenticate(resp.headers.get("WWW-Authenticate", ""))
                 resp.release()
                 authed_once = True
-                self._auth[key] = await self._authorize(ep, challenge, scope, keychain)
+                # what we sent (if anything) was refused: forget it before asking again
+                if sent_auth is not None and self._auth.get(key) == sent_auth:
+                    del self._auth[key]
+                self._auth[key] = await self._authorize(ep, challenge, scope, keychain,
+                                                        refused=sent_auth)
                 continue
             if retry and (resp.status == 429 or resp.status >= 500) and attempt < self.retries:
                 resp.release()
@@ -252,7 +282,8 @@ class RegistryClient:
     async def _sleep(self, attempt: int) -> None:
         await asyncio.sleep(min(self.backoff * (2**attempt), 10.0))
 
-    async def _authorize(self, ep: Endpoint, ch: Challenge | None, scope: str, keychain: Keychain) -> str:
+    async def _authorize(self, ep: Endpoint, ch: Challenge | None, scope: str, keychain: Keychain,
+                         refused: str | None = None) -> str:
         cred = keychain.get(ep.auth_host)
         if ch is None:
             raise Unauthorized(f"{ep.base} answered 401 without a WWW-Authenticate challenge", 401)
@@ -265,11 +296,13 @@ class RegistryClient:
                 )
             return cred.basic_header()
         if ch.scheme == "bearer":
-            token = await self._token(ep, ch, scope, cred)
+            token = await self._token(ep, ch, scope, cred,
+                                      refused=refused[7:] if refused and refused.startswith("Bearer ") else None)
             return "Bearer " + token
         raise Unauthorized(f"{ep.base}: unsupported auth scheme {ch.scheme!r}", 401)
 
-    async def _token(self, ep: Endpoint, ch: Challenge, scope: str, cred: Credential | None) -> str:
+    async def _token(self, ep: Endpoint, ch: Challenge, scope: str, cred: Credential | None,
+                     refused: str | None = None) -> str:
         realm = ch.params.get("realm")
         if not realm:
             raise Unauthorized(f"{ep.base}: bearer challenge without a realm", 401)
@@ -277,12 +310,14 @@ class RegistryClient:
         # our own scope, not the challenge's: it names exactly the actions we need
         scopes = [s for s in scope.split(" ") if s] or [ch.params.get("scope", "")]
         who = cred.username if cred else ""
-        key = (realm, service, " ".join(scopes), who)
+        # the whole credential, not just the user: a wrong password must not get the right one's token
+        key = (realm, service, " ".join(scopes), credential_identity(cred))
         lock = self._token_locks.setdefault(key, asyncio.Lock())
         async with lock:
             tok = self._tokens.get(key)
-            if tok and tok.fresh():
+            if tok and tok.fresh() and tok.value != refused:
                 return tok.value
+            self._tokens.pop(key, None)
             params: list[tuple[str, str]] = []
             if service:
                 params.append(("service", service))
@@ -315,6 +350,12 @@ class RegistryClient:
                 tok = parse_token_response(body)
             except AuthError as e:
                 raise Unauthorized(f"token server {realm}: {e}", 401) from e
+            # drop expired tokens (one entry per credential would otherwise pile up)
+            for k in [k for k, t in self._tokens.items() if not t.fresh()]:
+                del self._tokens[k]
+                old = self._token_locks.get(k)
+                if old is not None and k != key and not old.locked():
+                    del self._token_locks[k]
             self._tokens[key] = tok
             return tok.value
 

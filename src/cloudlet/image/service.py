@@ -14,11 +14,22 @@
 * ``Always`` pulls every time (a pull of unchanged content downloads only
   the manifest: blobs already stored are skipped);
 * a failed pull raises ``ErrImagePull`` (``Failed to pull image "x": ...``)
-  and starts a per-image back-off: 10 s, doubling per failure, at most
-  300 s (kubelet's ``flowcontrol.Backoff`` with its image-pull settings; an
-  entry idle for twice the maximum starts over). While an image is backing off,
-  ``ensure`` does not contact the registry and raises ``ImagePullBackOff``
-  (``Back-off pulling image "x"``). A successful pull clears the back-off.
+  and starts a back-off for that image and those credentials: 10 s, doubling
+  per failure, at most 300 s (kubelet's ``flowcontrol.Backoff`` with its
+  image-pull settings; an entry idle for twice the maximum starts over).
+  While it is backing off, ``ensure`` does not contact the registry and
+  raises ``ImagePullBackOff`` (``Back-off pulling image "x"``). A successful
+  pull clears the back-off. kubelet keys its back-off by pod and image; here
+  the key is the image and the credential identity of the pull (see
+  :meth:`ImageService.backoff_key`), so a pod without the secret failing
+  never holds back a pod that has it;
+* the registry refusing the credentials (or their absence) — ``401`` /
+  ``403`` — reads as containerd puts it: ``Failed to pull image "x": pull
+  access denied, repository does not exist or may require authorization:
+  ...``. Each pull authenticates with only its own ``pull_secrets`` plus the
+  node's credentials, so with ``Always`` a pod without a valid secret fails
+  even when another pod pulled the image before (with ``IfNotPresent`` the
+  local copy is used, as in Kubernetes).
 
 The built-in image rule: ``busybox`` (``docker.io/library/busybox:latest``)
 is built locally by the image store from Debian's static busybox so that
@@ -48,11 +59,11 @@ from pathlib import Path
 from typing import Any
 
 from cloudlet.image import reference as refs
-from cloudlet.image.auth import AuthError, from_pull_secrets
+from cloudlet.image.auth import AuthError, Keychain, from_pull_secrets
 from cloudlet.image.busybox import BUILTIN_REFS
 from cloudlet.image.config import RegistryConfig, RegistryConfigError
 from cloudlet.image.pull import Progress, Puller
-from cloudlet.image.registry import RegistryClient, RegistryError, Unreachable
+from cloudlet.image.registry import RegistryClient, RegistryError, Unauthorized, Unreachable
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +187,28 @@ class ImageService:
     def default_pull_policy(self, image: str) -> str:
         return default_pull_policy(image)
 
+    def backoff_key(self, image: str, pull_secrets: list[dict[str, Any]] | None = None) -> str:
+        """The back-off entry for pulls of ``image`` with ``pull_secrets``: name + credential identity."""
+        try:
+            r = refs.parse(image)
+        except refs.InvalidReference:
+            return image
+        try:
+            keychain = self._keychain(pull_secrets)
+        except AuthError:
+            return f"{r.name} invalid-pull-secrets"
+        return self._backoff_key(r, keychain)
+
+    def in_backoff(self, image: str, pull_secrets: list[dict[str, Any]] | None = None) -> bool:
+        """Whether a pull of ``image`` with ``pull_secrets`` would be held back now."""
+        return self.backoff.in_backoff(self.backoff_key(image, pull_secrets))
+
+    def _keychain(self, pull_secrets: list[dict[str, Any]] | None) -> Keychain:
+        return self.client.keychain.with_first(from_pull_secrets(pull_secrets))
+
+    def _backoff_key(self, r: refs.Reference, keychain: Keychain) -> str:
+        return f"{r.name} {self.client.credential_identity(r.domain, keychain)}"
+
     async def ensure(
         self,
         image: str,
@@ -214,13 +247,17 @@ class ImageService:
         builtin = name in BUILTIN_IMAGES
         if builtin and local is not None and self._unreachable.get(r.domain, 0.0) > self.clock():
             return local
-        if self.backoff.in_backoff(name):
-            raise ImagePullError(IMAGE_PULL_BACKOFF, f'Back-off pulling image "{image}"')
         try:
-            keychain = self.client.keychain.with_first(from_pull_secrets(pull_secrets))
+            keychain = self._keychain(pull_secrets)
         except AuthError as e:
-            self.backoff.next(name)
+            key = f"{name} invalid-pull-secrets"
+            if self.backoff.in_backoff(key):
+                raise ImagePullError(IMAGE_PULL_BACKOFF, f'Back-off pulling image "{image}"') from e
+            self.backoff.next(key)
             raise ImagePullError(ERR_IMAGE_PULL, f'Failed to pull image "{image}": {e}') from e
+        key = self._backoff_key(r, keychain)
+        if self.backoff.in_backoff(key):
+            raise ImagePullError(IMAGE_PULL_BACKOFF, f'Back-off pulling image "{image}"')
         try:
             await self.puller.pull(r, keychain, progress)
         except RegistryError as e:
@@ -229,10 +266,15 @@ class ImageService:
                 if builtin and local is not None:
                     log.info("registry for %s unreachable (%s); using the built-in local image", name, e)
                     return local
-            delay = self.backoff.next(name)
+            delay = self.backoff.next(key)
             log.info("pull of %s failed (back-off %.0fs): %s", name, delay, e)
+            if isinstance(e, Unauthorized):
+                raise ImagePullError(
+                    ERR_IMAGE_PULL,
+                    f'Failed to pull image "{image}": pull access denied, repository does not exist or '
+                    f"may require authorization: {e}") from e
             raise ImagePullError(ERR_IMAGE_PULL, f'Failed to pull image "{image}": {e}') from e
-        self.backoff.reset(name)
+        self.backoff.reset(key)
         self._unreachable.pop(r.domain, None)
         pulled = await self._local(name)
         if pulled is None:  # a concurrent `cloudlet image rm` between pull and read

@@ -362,25 +362,39 @@ async def create_snapshot(store: ImageStore, key: str, digest: str) -> Path:
         top = store._resolve_or_raise(digest)
         manifest_digest = store.manifest_for_platform(top)
         overlay = store._overlay_ok
-        if overlay is None:
-            overlay = await asyncio.to_thread(store.overlay_supported)
-        async with store.lease():  # GC must not take the layers between unpack and mount
-            await store.unpack(manifest_digest)
-            chains = [store.chain_path(cid) for cid, _, _ in store.layer_chain(manifest_digest)]
-            formats = [_chain_format(store, c) for c in chains]
-            kind = "overlay" if overlay and all(f == "overlay" for f in formats) else "copy"
-            work = asyncio.ensure_future(
-                asyncio.to_thread(_create, store, sdir, key, manifest_digest, chains, formats, kind)
-            )
+        if overlay is None:  # the probe mounts and unmounts: never leave it half-way on a cancel
+            probe = asyncio.ensure_future(asyncio.to_thread(store.overlay_supported))
             try:
-                return await asyncio.shield(work)
+                overlay = await asyncio.shield(probe)
             except BaseException:
-                # cancelled or failed: let the worker finish first, so that no mount
-                # appears after the cleanup, then leave nothing behind
                 with contextlib.suppress(BaseException):
-                    await work
-                await asyncio.to_thread(_destroy, sdir)
+                    await probe
                 raise
+        created = False
+        try:
+            async with store.lease():  # GC must not take the layers between unpack and mount
+                await store.unpack(manifest_digest)
+                chains = [store.chain_path(cid) for cid, _, _ in store.layer_chain(manifest_digest)]
+                formats = [_chain_format(store, c) for c in chains]
+                kind = "overlay" if overlay and all(f == "overlay" for f in formats) else "copy"
+                work = asyncio.ensure_future(
+                    asyncio.to_thread(_create, store, sdir, key, manifest_digest, chains, formats, kind)
+                )
+                try:
+                    rootfs = await asyncio.shield(work)
+                    created = True
+                except BaseException:
+                    # cancelled or failed: let the worker finish first, so that no mount
+                    # appears after the cleanup, then leave nothing behind
+                    with contextlib.suppress(BaseException):
+                        await work
+                    await asyncio.to_thread(_destroy, sdir)
+                    raise
+            return rootfs
+        except BaseException:
+            if created:  # cancelled while releasing the lease: the caller never gets the rootfs
+                await asyncio.to_thread(_destroy, sdir)
+            raise
 
 
 def _reuse(store: ImageStore, sdir: Path, meta: dict[str, Any]) -> Path:

@@ -371,7 +371,7 @@ class PodWorker:
             if s is not None:
                 secrets.append(s)
         t0 = time.monotonic()
-        if will_pull and not images.backoff.in_backoff(self.agent.image_name(image)):
+        if will_pull and not images.in_backoff(image, secrets):
             self.event(NORMAL, "Pulling", f'Pulling image "{image}"')
         try:
             pulled = await images.ensure(image, policy, secrets)
