@@ -234,13 +234,12 @@ async def test_event_hint_decides_which_waiting_pods_move():
     q.close()
 
 
-async def test_events_beyond_the_queue_limit_are_dropped(api_env, monkeypatch):
+async def test_events_beyond_the_queue_limit_are_dropped(api_env):
     from cloudlet.client.interface import ResourceRef
-    from cloudlet.scheduler import scheduler as scheduler_module
 
     _api, client = api_env
-    monkeypatch.setattr(scheduler_module, "MAX_QUEUED_EVENTS", 3)
     s = Scheduler(client)
+    s.recorder.max_queued = 3
     p = pod("p")
     p["metadata"]["uid"] = "u1"
     for i in range(5):

@@ -27,10 +27,12 @@ informers and places every pod with ``spec.schedulerName ==
 
 The decision part of a cycle (steps 1-5, and the preemption dry run) never
 suspends, so no cluster event can slip in between a pod's verdict and its
-placement in the queue; API writes (binding, status, victim deletion,
-events) run as background tasks. At most ``MAX_QUEUED_EVENTS`` (1000) Events
-wait to be written at a time; beyond that they are dropped, as client-go's
-event broadcaster does when its queue is full.
+placement in the queue; API writes (binding, status, victim deletion)
+run as background tasks. Events go to one
+:class:`~cloudlet.client.events.EventRecorder`, which queues at most 1 000
+writes (more are dropped, as client-go's event broadcaster does when its
+queue is full; ``events_dropped`` counts them) and writes them with up to
+``EVENT_WRITERS`` (16) concurrent writers.
 
 A pod no node accepts may preempt (see :mod:`.preemption`): the chosen node
 is recorded as nominated (in the cache's nominator and
@@ -96,8 +98,7 @@ PRIORITY_CLASSES = ResourceRef("scheduling.k8s.io", "v1", "priorityclasses")
 RUNTIME_CLASSES = ResourceRef("node.k8s.io", "v1", "runtimeclasses")
 PDBS = ResourceRef("policy", "v1", "poddisruptionbudgets")
 
-MAX_QUEUED_EVENTS = 1000  # client-go's broadcaster queue length (maxQueuedEvents)
-EVENT_RECORDER_SHARDS = 16
+EVENT_WRITERS = 16
 SKIPPED_FILTERS = "framework/skipped-filters"
 PRE_FILTER_MSG = "framework/pre-filter-message"
 
@@ -164,18 +165,15 @@ class Scheduler:
             self.priority_of, initial_backoff=initial_backoff, max_backoff=max_backoff,
             plugin_events=lambda name: events.get(name, frozenset()),
         )
-        # the recorder serialises its writes (to keep per-object counts right), so one
-        # recorder writes one Event per store commit; every piece of its state (dedup,
-        # aggregation, spam filter) is per involved object, so recorders sharded by
-        # object behave exactly like one, only faster
-        self.recorders = [EventRecorder(client, scheduler_name) for _ in range(EVENT_RECORDER_SHARDS)]
-        self.recorder = self.recorders[0]
+        # a burst of scheduling writes an Event per pod; with the event loop busy
+        # scheduling, each writer lands about one Event per store commit, so the
+        # scheduler's recorder gets more writers than the default (bench/scheduler.py:
+        # 8 drop ~30% of the Events at ~650 pods/s through the full server, 16 none)
+        self.recorder = EventRecorder(client, scheduler_name, workers=EVENT_WRITERS)
         self._next_start = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._states: dict[str, tuple[Obj, CycleState]] = {}  # unschedulable pods' last cycle state
         self._default_priority: int | None = None
-        self._events_pending = 0
-        self.events_dropped = 0
         self.scheduled = 0
         self._hooked = False
         self._filters = list(self.profile.filters)
@@ -340,6 +338,7 @@ class Scheduler:
             self.queue.close()
             for t in list(self._tasks):
                 t.cancel()
+            self.recorder.shutdown()
             if self.own_factory:
                 await self.factory.shutdown()
 
@@ -354,30 +353,22 @@ class Scheduler:
         task.add_done_callback(self._tasks.discard)
 
     def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
-        """Record an Event in the background; when :data:`MAX_QUEUED_EVENTS` are
-        already waiting to be written the event is dropped (counted in
-        ``events_dropped``), as client-go's event broadcaster drops events when
-        its queue is full — a scheduler placing hundreds of pods a second must
-        not pile up unbounded writes behind it."""
-        if self._events_pending >= MAX_QUEUED_EVENTS:
-            self.events_dropped += 1
-            return
-        self._events_pending += 1
+        """Record an Event in the background (the recorder drops it when its
+        queue is full: a scheduler placing hundreds of pods a second must not
+        pile up unbounded writes behind it)."""
+        self.recorder.emit(obj, type_, reason, message)
 
-        async def record() -> None:
-            try:
-                m = obj.get("metadata") or {}
-                shard = hash((m.get("namespace"), m.get("name"))) % len(self.recorders)
-                await self.recorders[shard].event(obj, type_, reason, message)
-            finally:
-                self._events_pending -= 1
-
-        self._spawn(record())
+    @property
+    def events_dropped(self) -> int:
+        """Events dropped because the recorder's queue was full."""
+        return self.recorder.queue_dropped
 
     async def wait_idle(self) -> None:
-        """Wait for the background writes started so far (bindings, status, evictions)."""
-        while self._tasks:
+        """Wait for the background writes started so far (bindings, status,
+        evictions, Events)."""
+        while self._tasks or self.recorder.pending:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            await self.recorder.flush()
 
     # --- one cycle ---------------------------------------------------------------
 
