@@ -12,13 +12,15 @@ Starts a real `cloudlet up` in a temp data dir on a free port and measures:
 * in the same run, the paged LIST again after every object's managedFields
   were dropped (a merge patch setting ``metadata.managedFields: [{}]``), as the
   baseline for what managedFields cost a list;
-* watch delivery delay with W watchers (create -> event seen, p50/p99);
+* watch delivery delay with W watchers (create -> event seen, p50/p99), and
+  the server CPU the watch phase used (per created event: W deliveries);
 * in the same run, the raw SQLite durable insert rate on the same disk with the
   same durability (WAL, synchronous=FULL, one transaction per acknowledged
   write), and our create rate as a ratio of it.
 
 Prints a table and writes JSON to bench/results/api.json (and a timestamped copy).
 Usage: python bench/api.py [--objects 10000] [--clients 32] [--watchers 100]
+       [--watch-format json|table] [--watch-only]
 """
 
 from __future__ import annotations
@@ -195,7 +197,7 @@ class Bench:
         await asyncio.gather(*(worker() for _ in range(clients)))
         return {"n": n, "seconds": time.perf_counter() - t0, "errors": errors}
 
-    async def watch_latency(self, watchers: int, events: int, ns: str) -> dict[str, Any]:
+    async def watch_latency(self, watchers: int, events: int, ns: str, fmt: str = "json") -> dict[str, Any]:
         sent: dict[str, float] = {}
         delays: list[float] = []
         ready = asyncio.Event()
@@ -206,14 +208,16 @@ class Bench:
         async def watcher(s: aiohttp.ClientSession, rv: str) -> None:
             nonlocal started, seen
             url = f"{self.base}/api/v1/namespaces/{ns}/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=120"
-            async with s.get(url) as r:
+            headers = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"} if fmt == "table" else {}
+            async with s.get(url, headers=headers) as r:
                 started += 1
                 if started == watchers:
                     ready.set()
                 async for line in r.content:
                     now = time.perf_counter()
                     ev = json.loads(line)
-                    name = ev["object"]["metadata"]["name"]
+                    obj = ev["object"]
+                    name = obj["rows"][0]["object"]["metadata"]["name"] if fmt == "table" else obj["metadata"]["name"]
                     if ev["type"] == "ADDED" and name in sent:
                         delays.append(now - sent[name])
                         seen += 1
@@ -227,6 +231,8 @@ class Bench:
         tasks = [asyncio.create_task(watcher(s, rv)) for s in sessions]
         await asyncio.wait_for(ready.wait(), 30)
         await asyncio.sleep(0.5)
+        pid = self.proc.proc.pid  # type: ignore[union-attr]
+        server0 = cpu_s(pid)
         async with self.session() as s:
             for i in range(events):
                 name = f"w{i:05d}"
@@ -239,12 +245,18 @@ class Bench:
             await asyncio.wait_for(done.wait(), 60)
         except TimeoutError:
             pass
+        server_cpu = cpu_s(pid) - server0
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for s in sessions:
             await s.close()
-        return {"watchers": watchers, "events": events, "delivered": len(delays), "p50_ms": pct(delays, 50) * 1000, "p99_ms": pct(delays, 99) * 1000}
+        return {
+            "watchers": watchers, "events": events, "format": fmt, "delivered": len(delays),
+            "p50_ms": pct(delays, 50) * 1000, "p99_ms": pct(delays, 99) * 1000,
+            # creates + W deliveries each; the creates alone cost the same with 0 watchers
+            "server_cpu_s": server_cpu, "server_cpu_ms_per_event": server_cpu / events * 1000,
+        }
 
 
 async def run(args: argparse.Namespace, proc: CloudletProcess) -> dict[str, Any]:
@@ -252,11 +264,14 @@ async def run(args: argparse.Namespace, proc: CloudletProcess) -> dict[str, Any]
     await b.create_namespace("bench")
     await b.create_namespace("watch")
     out: dict[str, Any] = {}
+    if args.watch_only:
+        out["watch"] = await b.watch_latency(args.watchers, args.watch_events, "watch", args.watch_format)
+        return out
     out["create"] = await b.creates(args.objects, args.clients, "bench")
     out["rss_after_creates_mb"] = rss_mb(proc.proc.pid)  # type: ignore[union-attr]
     out["get"] = await b.gets(args.objects, args.clients, "bench", args.objects)
     out["list_paged"] = await b.paged_lists(args.list_rounds, "bench")
-    out["watch"] = await b.watch_latency(args.watchers, args.watch_events, "watch")
+    out["watch"] = await b.watch_latency(args.watchers, args.watch_events, "watch", args.watch_format)
     out["drop_managed_fields"] = await b.drop_managed_fields(args.objects, args.clients, "bench")
     plain = out["list_paged_without_managed_fields"] = await b.paged_lists(args.list_rounds, "bench")
     lp = out["list_paged"]
@@ -275,6 +290,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--watchers", type=int, default=100)
     ap.add_argument("--watch-events", type=int, default=200)
+    ap.add_argument("--watch-format", choices=("json", "table"), default="json", help="what the watchers Accept")
+    ap.add_argument("--watch-only", action="store_true", help="only the watch measure; prints JSON, saves nothing")
     ap.add_argument("--list-rounds", type=int, default=10, help="paged lists of the whole namespace per measure")
     ap.add_argument("--baseline-writes", type=int, default=2000)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
@@ -298,6 +315,10 @@ def main() -> None:
         except ImportError:
             pass
         result.update(asyncio.run(run(args, proc)))
+        if args.watch_only:
+            proc.stop()
+            print(json.dumps(result, indent=2))
+            return
         proc.stop()
         # restart time with the 10k objects in the store
         proc2 = CloudletProcess(tmp / "data", port=proc.port)
@@ -344,6 +365,7 @@ def main() -> None:
         t.add_row("  same, managedFields dropped", f"{pl['pages_per_s']:.1f} pages/s; server {pl['server_cpu_ms_per_page']:.2f} ms, client {pl['client_cpu_ms_per_page']:.2f} ms, {pl['bytes_per_page'] / 1000:.0f} kB", "")
         w = result["watch"]
         t.add_row(f"watch delivery ({w['watchers']} watchers)", f"p50 {w['p50_ms']:.1f} ms p99 {w['p99_ms']:.1f} ms ({w['delivered']} events)", "p99 < 50 ms")
+        t.add_row("  server CPU per event", f"{w['server_cpu_ms_per_event']:.2f} ms ({w['watchers']} deliveries)", "")
         t.add_row("RSS after creates", f"{result['rss_after_creates_mb']:.1f} MB", "")
         Console().print(t)
     except ImportError:

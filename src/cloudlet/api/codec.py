@@ -3,10 +3,16 @@
 Bodies are JSON or YAML (``kubectl`` sends JSON; users may send YAML). The
 server never trusts a body: size is capped at 3 MiB (kube-apiserver's limit),
 and every decoding failure becomes a 400 ``Status`` naming what was wrong.
+
+Watch streams are newline-delimited JSON ``{"type", "object"}`` frames
+(:func:`watch_frame`); :class:`FrameCache` lets every watcher that sends the
+same frame for an event share one encoding of it.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Hashable
 from typing import Any
 
 import orjson
@@ -126,3 +132,68 @@ def dumps_pretty(obj: Any) -> bytes:
 
 def dumps_yaml(obj: Any) -> bytes:
     return yaml.safe_dump(obj, sort_keys=False).encode()
+
+
+def watch_frame(type_: str, obj: Any) -> bytes:
+    """One watch event as sent on the wire: ``{"type":..,"object":..}`` and a newline."""
+    return orjson.dumps({"type": type_, "object": obj}, option=orjson.OPT_APPEND_NEWLINE)
+
+
+class FrameCache:
+    """Encoded watch frames, shared by every watch stream that sends the same bytes.
+
+    kube-apiserver's watch cache hands each event to its watchers wrapped in a
+    ``cachingObject`` that serialises the object once per encoding and reuses
+    the bytes for every watcher asking for that encoding. This is the same for
+    our streams: the caller's key names one event revision in one output (event
+    type as this watcher sees it, resource version/kind conversion, format and
+    whatever else changes the bytes), and :meth:`get` answers the frame another
+    stream already encoded.
+
+    Bounded: once more than ``max_entries`` frames or ``max_bytes`` bytes are
+    held, the oldest go first. Revisions arrive in order and watchers of one
+    event read it at about the same time, so the oldest entry is also the one
+    least likely to be asked for again; a stream that misses just encodes the
+    frame itself. Each entry also holds its ``owner`` (the resource type whose
+    conversion produced it) and answers only for that same object, so a key
+    built from ``id(owner)`` can never name another owner's frame.
+    """
+
+    __slots__ = ("max_entries", "max_bytes", "size", "hits", "misses", "_frames")
+
+    def __init__(self, max_entries: int = 2048, max_bytes: int = 4 << 20) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.size = 0  # bytes held
+        self.hits = 0
+        self.misses = 0
+        self._frames: OrderedDict[Hashable, tuple[object, bytes]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def get(self, key: Hashable, owner: object) -> bytes | None:
+        """The frame stored under ``key`` by ``owner``; ``None`` (a miss) otherwise."""
+        got = self._frames.get(key)
+        if got is not None and got[0] is owner:
+            self.hits += 1
+            return got[1]
+        self.misses += 1
+        return None
+
+    def put(self, key: Hashable, owner: object, frame: bytes) -> None:
+        """Remember ``frame``; evict the oldest frames beyond the bounds."""
+        frames = self._frames
+        old = frames.pop(key, None)
+        if old is not None:
+            self.size -= len(old[1])
+        if len(frame) > self.max_bytes:
+            return
+        frames[key] = (owner, frame)
+        self.size += len(frame)
+        while len(frames) > self.max_entries or self.size > self.max_bytes:
+            self.size -= len(frames.popitem(last=False)[1][1])
+
+    def clear(self) -> None:
+        self._frames.clear()
+        self.size = 0

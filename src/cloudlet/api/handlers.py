@@ -11,6 +11,10 @@ PartialObjectMetadata) and delegate semantics to
 :class:`~cloudlet.api.objects.ObjectAPI`. Extension points for subresources
 that later components own (``binding``, ``eviction``, ``log``) are
 :attr:`ResourceHandlers.subresource_handlers`.
+
+Watch streams of one resource share the encoded frame of each event
+(:attr:`ResourceHandlers.watch_frames`, as kube-apiserver's watch cache does),
+and send the events already queued for a stream in one write.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ SubHandler = Callable[["Target", web.Request], Awaitable[web.StreamResponse]]
 
 WATCH_DEFAULT_TIMEOUT = 1800.0
 BOOKMARK_EVERY = 5.0
+WATCH_WRITE_BATCH = 256 * 1024  # bytes of queued watch frames sent in one write
 
 
 @dataclass
@@ -101,6 +106,13 @@ def respond(request: web.Request, obj: Any, status: int = 200, out: Output | Non
     if request.query.get("pretty") in ("true", "1"):
         return web.Response(body=codec.dumps_pretty(obj), status=status, content_type="application/json")
     return web.Response(body=codec.dumps(obj), status=status, content_type="application/json")
+
+
+def _obj_revision(obj: Obj) -> int | None:
+    try:
+        return int(obj["metadata"]["resourceVersion"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _short(patch: Any) -> str:
@@ -231,6 +243,8 @@ class ResourceHandlers:
         self.registry = registry
         self.subresource_handlers: dict[tuple[str, str], SubHandler] = {}
         self.shutting_down = asyncio.Event()
+        self.watch_frames = codec.FrameCache()  # encoded watch events, shared by the streams
+        self.watch_streams: dict[str, int] = {}  # open watch streams per storage prefix
 
     # --- routing -------------------------------------------------------------
 
@@ -417,82 +431,160 @@ class ResourceHandlers:
         resp = web.StreamResponse(status=200)
         resp.content_type = "application/json"
         resp.headers["Transfer-Encoding"] = "chunked"
-        first = True
-
-        def encode(type_: str, obj: Obj) -> bytes:
-            nonlocal first
-            if out.kind == "table" and type_ != "BOOKMARK":
-                body: Any = tables.table(rt, [obj], resource_version=obj["metadata"].get("resourceVersion", ""), include_object=out.include_object, with_columns=first)
-                first = False
-            elif out.kind == "partial" and type_ != "BOOKMARK":
-                body = tables.partial_metadata(obj)
-            else:
-                body = obj
-            return codec.dumps({"type": type_, "object": body}) + b"\n"
+        frame = self._watch_encoder(rt, out)
+        streams = self.watch_streams
+        streams[rt.storage_key] = streams.get(rt.storage_key, 0) + 1
 
         def bookmark(rev: int, initial_end: bool = False) -> bytes:
             meta: Obj = {"resourceVersion": str(rev)}
             if initial_end:
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
-            return encode("BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta})
+            return codec.watch_frame("BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta})
 
         try:
             await resp.prepare(request)
-            for o in initial:
-                await resp.write(encode("ADDED", o))
+            chunks: list[bytes] = []
+            size = 0
+            for o in initial:  # already in rt's version (ObjectAPI.list converts)
+                chunks.append(frame("ADDED", o, _obj_revision(o) if rt.source is None else None, False))
+                size += len(chunks[-1])
+                if size >= WATCH_WRITE_BATCH:
+                    await resp.write(b"".join(chunks))
+                    chunks, size = [], 0
+            if chunks:
+                await resp.write(b"".join(chunks))
             if send_initial and bookmarks:
                 await resp.write(bookmark(start, initial_end=True))
             deadline = time.monotonic() + (timeout if timeout and timeout > 0 else WATCH_DEFAULT_TIMEOUT)
             next_bookmark = time.monotonic() + BOOKMARK_EVERY
             last_rev = start
-            while not self.shutting_down.is_set():
+            queue = watcher.queue
+            closed = False
+            while not closed and not self.shutting_down.is_set():
                 now = time.monotonic()
                 wait = min(deadline, next_bookmark if bookmarks else deadline) - now
                 if wait <= 0:
                     if now >= deadline:
                         break
-                    await resp.write(bookmark(max(last_rev, api.store.revision if watcher.queue.empty() else last_rev)))
+                    await resp.write(bookmark(max(last_rev, api.store.revision if queue.empty() else last_rev)))
                     next_bookmark = now + BOOKMARK_EVERY
                     continue
+                # One timer for every event until the next bookmark, deadline or liveness
+                # check (not one per event). It can only fire while this task waits, and
+                # a write cut short in its drain has already handed its bytes over.
                 try:
                     async with asyncio.timeout(min(wait, 1.0)):
-                        ev = await watcher.next()
+                        backlog = 0  # writes since this stream last waited
+                        while not self.shutting_down.is_set():
+                            if queue.empty():
+                                backlog = 0
+                                ev = await watcher.next()
+                            else:
+                                backlog += 1
+                                if backlog % 16 == 0:
+                                    await asyncio.sleep(0)  # a long backlog must not hog the loop
+                                ev = watcher.next_nowait()
+                            # the events already queued go out in one write (one TLS record, one syscall)
+                            chunks, size = [], 0
+                            while ev is not None:
+                                last_rev = ev.revision
+                                chunk = self._event_chunk(t, ev, ls, fs, frame)
+                                if chunk:
+                                    chunks.append(chunk)
+                                    size += len(chunk)
+                                if size >= WATCH_WRITE_BATCH or queue.empty():
+                                    break
+                                ev = watcher.next_nowait()
+                            if chunks:
+                                await resp.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                            if ev is None:
+                                closed = True
+                                break
                 except TimeoutError:
                     if request.transport is None or request.transport.is_closing():
                         break
                     continue
-                if ev is None:
-                    if watcher.overflowed:
-                        await resp.write(codec.dumps({"type": "ERROR", "object": errors.gone("watch closed: client too slow").status()}) + b"\n")
-                    break
-                last_rev = ev.revision
-                chunk = self._event_chunk(t, ev, ls, fs, encode)
-                if chunk:
-                    await resp.write(chunk)
+                if closed and watcher.overflowed:
+                    await resp.write(codec.watch_frame("ERROR", errors.gone("watch closed: client too slow").status()))
         except ConnectionResetError:
             pass
         finally:
             watcher.close()
+            if streams[rt.storage_key] > 1:
+                streams[rt.storage_key] -= 1
+            else:
+                del streams[rt.storage_key]
         with contextlib.suppress(ConnectionResetError, RuntimeError):
             await resp.write_eof()
         return resp
 
-    def _event_chunk(self, t: Target, ev: Event, ls: Any, fs: Any, encode: Callable[[str, Obj], bytes]) -> bytes | None:
+    def _watch_encoder(self, rt: ResourceType, out: Output) -> Callable[[str, Obj, int | None, bool], bytes]:
+        """``frame(type, obj, revision, convert)``: the wire frame of one event of this watch.
+
+        The bytes depend only on the event (its revision), the type this watch
+        sees it as, the conversion to ``rt``'s version and the output format, so
+        watches that agree on all of them share one encoding through
+        :attr:`watch_frames`. ``convert`` says ``obj`` is the stored object, to be
+        converted to ``rt``'s version (only on a miss); ``revision`` ``None``
+        means the object has no revision of the store's (never shared). While a
+        resource has one watch stream only, nothing is shared or kept. Table
+        cells can depend on the time (ages), so Table frames are shared only
+        within one second; the first Table frame of a watch carries the column
+        definitions and the later ones do not, as kube-apiserver sends them.
+        """
+        api = self.api
+        cache = self.watch_frames
+        fmt = "json" if out.kind == "yaml" else out.kind  # YAML watches stream JSON frames
+        include = out.include_object if fmt == "table" else ""
+        columns = fmt == "table"
+        streams = self.watch_streams
+        prefix = rt.storage_key
+
+        def encode(type_: str, obj: Obj, convert: bool, with_columns: bool) -> bytes:
+            if convert:
+                obj = api.to_version(rt, obj)
+            if fmt == "table":
+                rv = obj["metadata"].get("resourceVersion", "")
+                body: Any = tables.table(rt, [obj], resource_version=rv, include_object=include, with_columns=with_columns)
+            elif fmt == "partial":
+                body = tables.partial_metadata(obj)
+            else:
+                body = obj
+            return codec.watch_frame(type_, body)
+
+        def frame(type_: str, obj: Obj, revision: int | None, convert: bool) -> bytes:
+            nonlocal columns
+            with_columns = columns
+            columns = False
+            if revision is None or streams.get(prefix, 0) < 2:
+                return encode(type_, obj, convert, with_columns)
+            key = (revision, type_, convert, id(rt), fmt, include, with_columns, int(time.time()) if fmt == "table" else 0)
+            data = cache.get(key, rt)
+            if data is None:
+                data = encode(type_, obj, convert, with_columns)
+                cache.put(key, rt, data)
+            return data
+
+        return frame
+
+    def _event_chunk(
+        self, t: Target, ev: Event, ls: Any, fs: Any, frame: Callable[[str, Obj, int | None, bool], bytes]
+    ) -> bytes | None:
+        """The frame of ``ev`` as this watch sees it through its selectors, or ``None``."""
         rt = t.rt
         api = self.api
-        obj = api.to_version(rt, ev.obj)
         if (ls is None or ls.empty) and (fs is None or fs.empty):
-            return encode(ev.type, obj)
+            return frame(ev.type, ev.obj, ev.revision, True)
         now_ok = ev.type != DELETED and api.matches(rt, ev.obj, ls, fs)
         was_ok = ev.prev is not None and api.matches(rt, ev.prev, ls, fs)
         if ev.type == DELETED:
-            return encode("DELETED", obj) if was_ok or api.matches(rt, ev.obj, ls, fs) else None
+            return frame(DELETED, ev.obj, ev.revision, True) if was_ok or api.matches(rt, ev.obj, ls, fs) else None
         if now_ok and was_ok:
-            return encode("MODIFIED", obj)
+            return frame("MODIFIED", ev.obj, ev.revision, True)
         if now_ok:
-            return encode("ADDED", obj)
+            return frame("ADDED", ev.obj, ev.revision, True)
         if was_ok:
-            return encode("DELETED", obj)
+            return frame(DELETED, ev.obj, ev.revision, True)
         return None
 
     # --- writes --------------------------------------------------------------

@@ -144,6 +144,16 @@ class Watcher:
             self.queue.put_nowait(None)  # stay closed for later callers
         return ev
 
+    def next_nowait(self) -> Event | None:
+        """The next queued event without waiting (``None`` once closed), as :meth:`next`.
+
+        Raises :class:`asyncio.QueueEmpty` when nothing is queued.
+        """
+        ev = self.queue.get_nowait()
+        if ev is None:
+            self.queue.put_nowait(None)  # stay closed for later callers
+        return ev
+
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iter()
 
