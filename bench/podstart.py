@@ -15,6 +15,12 @@ the built-in busybox image), a free /24 pod CIDR, cleaned up at the end.
   with no pods and with ``--rss-pods`` (100) running, per pod delta.
 * **leaks** — after deleting every pod, nothing of the instance may be left
   (network namespaces, veths, mounts, cgroups, runc containers, conmon).
+* **trace** — where the time goes, per phase: the node agent logs each pod's
+  start-up steps (``Observed pod startup duration`` with ``steps_ms``); the
+  summary gives p50/p99 per step plus ``api_to_worker`` (create request to the
+  agent's pod worker: API, scheduler, binding, informer) and
+  ``started_to_watch`` (container started to the Running watch event: status
+  patch, store, watch).
 
 Prints a summary and writes JSON to bench/results/podstart.json.
 Usage: python bench/podstart.py [--pods 50] [--rss-pods 100]
@@ -102,7 +108,11 @@ class RunningWatch:
                 self.cond.wait(left)
 
 
+CREATED_WALL: dict[str, float] = {}  # pod name -> wall clock of its create request
+
+
 def create(proc: CloudletProcess, name: str) -> float:
+    CREATED_WALL[name] = time.time()
     t0 = time.monotonic()
     code, body = proc.request("POST", "/api/v1/namespaces/default/pods", pod(name))
     if code != 201:
@@ -112,6 +122,39 @@ def create(proc: CloudletProcess, name: str) -> float:
 
 def delete_all(proc: CloudletProcess) -> None:
     proc.kubectl("delete", "pods", "-l", "bench=podstart", "--wait=true", "--timeout=300s", timeout=360)
+
+
+def traces(proc: CloudletProcess) -> dict[str, dict[str, Any]]:
+    """The agent's start-up trace lines by pod name."""
+    out: dict[str, dict[str, Any]] = {}
+    for line in proc.log().splitlines():
+        if "Observed pod startup duration" not in line:
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        out[str(rec.get("pod", "")).split("/")[-1]] = rec
+    return out
+
+
+def trace_summary(proc: CloudletProcess, names: list[str], starts: dict[str, float],
+                  running: dict[str, float]) -> dict[str, Any]:
+    """p50/p99 per step (ms) over ``names``; see the module docstring."""
+    found = traces(proc)
+    steps: dict[str, list[float]] = {}
+    for n in names:
+        rec = found.get(n)
+        if rec is None:
+            continue
+        for k, v in (rec.get("steps_ms") or {}).items():
+            steps.setdefault(k, []).append(float(v) / 1000)
+        worker_start = float(rec["worker_start"])
+        steps.setdefault("api_to_worker", []).append(worker_start - CREATED_WALL[n])
+        started_wall = worker_start + float(rec["total_ms"]) / 1000
+        running_wall = CREATED_WALL[n] + (running[n] - starts[n])
+        steps.setdefault("started_to_watch", []).append(running_wall - started_wall)
+    return {k: {"p50_ms": pct(v, 0.5), "p99_ms": pct(v, 0.99)} for k, v in steps.items()}
 
 
 # --- baseline: bare runc -----------------------------------------------------------------
@@ -191,11 +234,13 @@ def main() -> None:
         rss0 = rss_kib(proc.proc.pid)
 
         seq = []
+        seq_starts: dict[str, float] = {}
         for i in range(args.pods):
             name = f"seq-{i}"
-            t0 = create(proc, name)
+            t0 = seq_starts[name] = create(proc, name)
             watch.wait([name])
             seq.append(watch.running[name] - t0)
+        result["trace"] = {"one_at_a_time": trace_summary(proc, list(seq_starts), seq_starts, watch.running)}
         delete_all(proc)
 
         names = [f"batch-{i}" for i in range(args.pods)]
@@ -207,6 +252,7 @@ def main() -> None:
         watch.wait(names)
         batch = [watch.running[n] - starts[n] for n in names]
         batch_wall = max(watch.running[n] for n in names) - tb
+        result["trace"]["all_at_once"] = trace_summary(proc, names, starts, watch.running)
 
         more = [f"rss-{i}" for i in range(max(0, args.rss_pods - args.pods))]
         with ThreadPoolExecutor(max_workers=16) as ex:

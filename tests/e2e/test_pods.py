@@ -598,3 +598,21 @@ def test_startup_probe_holds_back_liveness(node: CloudletProcess) -> None:
     # the liveness probe (which fails until /tmp/up exists) did not run before the startup probe passed
     assert cs["restartCount"] == 0
     assert not [e for e in events_for(node, "startup") if e["reason"] == "Killing"]
+
+
+def test_startup_trace_is_logged_once_per_pod(node: CloudletProcess) -> None:
+    """The agent logs where a pod's start-up time went (what bench/podstart.py --trace reads)."""
+    wait_until(lambda: cstatus(node, "sidecars", "server").get("state", {}).get("running"), timeout=60,
+               interval=0.3, what="sidecars running")
+
+    def traced() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in node.log().splitlines()
+                if "Observed pod startup duration" in line and '"default/sidecars"' in line]
+
+    (rec,) = wait_until(traced, timeout=30, interval=0.3, what="start-up trace of sidecars")
+    steps = rec["steps_ms"]
+    assert {"create", "start", "image", "rootfs"} <= set(steps)
+    assert "network_and_sandbox" in steps or {"network", "sandbox"} <= set(steps)
+    assert all(v >= 0 for v in steps.values())
+    assert rec["total_ms"] >= sum(steps.values()) - 1
+    assert rec["uid"] == get(node, "pod", "sidecars")["metadata"]["uid"]

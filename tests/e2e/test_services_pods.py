@@ -173,6 +173,9 @@ def test_top_and_hpa_on_a_cpu_burner(node: CloudletProcess) -> None:
     assert busy <= 2100  # at most the machine's two cores
     nodes = node.kubectl("top", "nodes", "--no-headers").stdout.split()
     assert nodes[0] == "cloudlet-e2e-node" and nodes[2].endswith("%")
+    scrape = node.kubectl("get", "--raw", "/metrics").stdout
+    assert f'container_cpu_usage_seconds_total{{container="burn",namespace="default",pod="{first}"}}' in scrape
+    assert "kubelet_pod_start_duration_seconds_count" in scrape
 
     node.kubectl("autoscale", "deployment", "burner", "--cpu-percent=50", "--min=1", "--max=3")
     wait_until(lambda: _json(node, "get", "deployment", "burner")["spec"]["replicas"] == 3, timeout=90, what="scale up to 3")

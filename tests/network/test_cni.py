@@ -359,3 +359,52 @@ async def test_no_leaks_after_30_setups_and_teardowns(network: PodNetwork) -> No
     # only the bridge is left until cleanup_all, which the fixture runs and checks
     out = await sh("ip", "-j", "link", "show", "master", network.bridge)
     assert json.loads(out or "[]") == []
+
+
+async def test_chain_per_pod_skips_portmap_without_host_ports(network: PodNetwork) -> None:
+    """A pod without hostPorts runs bridge + loopback (no portmap spawn); its cache entry
+    records that chain, so DEL runs the same one. ``lo`` is up either way (the loopback
+    step runs in-process) and the result is the bridge's, as the real loopback plugin
+    passes a previous result through."""
+    plain, mapped = new_uid(), new_uid()
+    info = await network.setup(plain, "default", "plain", [{"containerPort": 80}])
+    other = await network.setup(mapped, "default", "mapped", [{"containerPort": 80, "hostPort": free_port()}])
+    records = {json.loads(p.read_text())["podUID"]: json.loads(p.read_text())
+               for p in network.results_dir.glob("*.json")}
+    assert [p["type"] for p in records[plain]["config"]["plugins"]] == ["bridge", "loopback"]
+    assert [p["type"] for p in records[mapped]["config"]["plugins"]] == ["bridge", "portmap", "loopback"]
+    for i in (info, other):
+        assert await asyncio.to_thread(netns.link_is_up, i.netns_path, "lo")
+        out = await sh("ip", "netns", "exec", Path(i.netns_path).name, "ip", "-o", "addr", "show", "dev", "lo")
+        assert "127.0.0.1/8" in out
+    assert [i["name"] for i in records[plain]["result"]["interfaces"]][-1] == "eth0"
+    await network.check(plain)
+    # CHECK notices a loopback that went down
+    await sh("ip", "netns", "exec", Path(info.netns_path).name, "ip", "link", "set", "lo", "down")
+    with pytest.raises(CNIError) as e:
+        await network.check(plain)
+    assert e.value.plugin == "loopback"
+    assert len(nat_rules_of(network)) == 1  # only the mapped pod's
+    await network.teardown(plain)
+    await network.teardown(mapped)
+    assert nat_rules_of(network) == [] and dnat_chains_left(network, [mapped]) == []
+    assert ipam_reservations(network) == []
+
+
+async def test_netns_ready_is_called_before_the_plugins_run(network: PodNetwork) -> None:
+    """The node agent starts the sandbox in the namespace while ADD still runs: the
+    callback comes once the namespace exists and before eth0 is there; not again for a
+    pod that is set up already."""
+    uid = new_uid()
+    seen: list[list[str]] = []
+    path = network.netns_path(uid)
+
+    def ready() -> None:
+        assert netns.exists(path)
+        seen.append(sorted(n for _i, n in netns.run_in(path, socket.if_nameindex)))
+
+    info = await network.setup(uid, "default", "p", netns_ready=ready)
+    assert seen == [["lo"]] and info.netns_path == path
+    await network.setup(uid, "default", "p", netns_ready=ready)
+    assert len(seen) == 1
+    await network.teardown(uid)

@@ -66,3 +66,16 @@ async def test_run_in_and_connections_stay_inside(ns_path: Path) -> None:
 async def test_entering_a_missing_namespace_fails_clearly(ns_path: Path) -> None:
     with pytest.raises(netns.NetnsError, match="no network namespace"):
         netns.run_in(ns_path, lambda: None)
+
+
+async def test_set_link_up_brings_loopback_up_inside_only(ns_path: Path) -> None:
+    await netns.create(ns_path)
+    assert not await asyncio.to_thread(netns.link_is_up, ns_path, "lo")
+    await asyncio.to_thread(netns.set_link_up, ns_path, "lo")
+    await asyncio.to_thread(netns.set_link_up, ns_path, "lo")  # idempotent
+    assert await asyncio.to_thread(netns.link_is_up, ns_path, "lo")
+    # `ip` agrees, and the kernel gave lo its address
+    out = await sh("ip", "netns", "exec", ns_path.name, "ip", "-o", "addr", "show", "dev", "lo")
+    assert "127.0.0.1/8" in out
+    with pytest.raises(OSError):
+        await asyncio.to_thread(netns.set_link_up, ns_path, "nosuchif0")

@@ -19,8 +19,16 @@ answers a result (ADD) or an error object on stdout. The chain, in order:
   DNAT through the ``portMappings`` runtime config (Kubernetes' ``hostPort`` /
   ``containerPort`` / ``protocol`` / ``hostIP``); with ``snat`` on (its default)
   the plugin sets ``route_localnet`` on our bridge so ``127.0.0.1:<hostPort>``
-  works. Its per-pod chain ``CNI-DN-<hash>`` goes on DEL.
-* ``loopback`` — brings ``lo`` up inside the pod.
+  works. Its per-pod chain ``CNI-DN-<hash>`` goes on DEL. A pod without
+  hostPorts runs its chain without ``portmap`` (with no mappings its ADD only
+  passes the result through): the chain a pod ran is kept in its cache entry,
+  so DEL and CHECK run exactly that chain.
+* ``loopback`` — brings ``lo`` up inside the pod. cloudlet does what the
+  plugin does in-process (``SIOCSIFFLAGS`` in the namespace, see
+  :func:`cloudlet.network.netns.set_link_up`; ADD passes the previous result
+  through unchanged, CHECK verifies ``lo`` is up, DEL has nothing to do because
+  the namespace goes right after), which saves a process spawn per pod; the
+  entry stays in the configuration so the chain reads as libcni's would.
 
 The protocol version is ``1.0.0`` when every plugin supports it (Debian 12's
 1.1.1 plugins do), else ``0.4.0``.
@@ -80,7 +88,7 @@ import shlex
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,7 +111,8 @@ log = logging.getLogger(__name__)
 DEFAULT_POD_CIDR = "10.88.0.0/16"
 DEFAULT_PLUGIN_DIRS: tuple[str, ...] = ("/usr/lib/cni", "/opt/cni/bin")
 SUPPORTED_VERSIONS = ("1.0.0", "0.4.0")  # newest first; both have CHECK and prevResult on DEL
-REQUIRED_PLUGINS = ("bridge", "host-local", "portmap", "loopback")
+REQUIRED_PLUGINS = ("bridge", "host-local", "portmap")
+BUILTIN_PLUGINS = ("loopback",)  # run in-process, see the module docstring
 IFNAME = "eth0"
 RECORD_VERSION = 1
 PLUGIN_TIMEOUT = 60.0
@@ -350,6 +359,14 @@ class PodNetwork:
             ],
         }
 
+    def pod_conflist(self, mappings: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """The chain one pod runs: :meth:`conflist` without ``portmap`` when the pod has
+        no port mappings (portmap would only pass the result through)."""
+        conf = self.conflist()
+        if not mappings:
+            conf["plugins"] = [p for p in conf["plugins"] if p["type"] != "portmap"]
+        return conf
+
     def netns_path(self, pod_uid: str) -> str:
         """Where the pod's network namespace is (or would be) bound."""
         return str(self.netns_dir / f"{self.netns_prefix}{_pod_key(pod_uid)}")
@@ -520,14 +537,42 @@ class PodNetwork:
             conf["prevResult"] = prev
         return conf
 
+    async def _builtin(self, plugin: str, command: str, conf: dict[str, Any], *,
+                       netns_path: str, pod: str) -> dict[str, Any] | None:
+        """The in-process ``loopback`` plugin (see the module docstring)."""
+        try:
+            if command == "ADD":
+                await asyncio.to_thread(netns.set_link_up, netns_path, "lo")
+                prev = conf.get("prevResult")
+                if prev is not None:
+                    return prev
+                return {"cniVersion": conf.get("cniVersion", self.cni_version),
+                        "interfaces": [{"name": "lo", "mac": "00:00:00:00:00:00", "sandbox": netns_path}],
+                        "ips": [{"interface": 0, "address": "127.0.0.1/8"},
+                                {"interface": 0, "address": "::1/128"}],
+                        "dns": {}}
+            if command == "CHECK":
+                if not await asyncio.to_thread(netns.link_is_up, netns_path, "lo"):
+                    raise CNIError(plugin, command, 999, "loopback interface is down", pod=pod)
+            return None  # DEL: the namespace is removed right after
+        except OSError as e:
+            raise CNIError(plugin, command, 999, f"{e.strerror or e}", pod=pod) from e
+
+    async def _run_plugin(self, plugin: str, command: str, conf: dict[str, Any], *, container_id: str,
+                          netns_path: str, cni_args: str, pod: str) -> dict[str, Any] | None:
+        if plugin in BUILTIN_PLUGINS:
+            return await self._builtin(plugin, command, conf, netns_path=netns_path, pod=pod)
+        return await self._exec(plugin, command, conf, container_id=container_id,
+                                netns_path=netns_path, cni_args=cni_args, pod=pod)
+
     async def _add_chain(self, rec: dict[str, Any]) -> dict[str, Any]:
         conflist = rec["config"]
         prev: dict[str, Any] | None = None
         for plugin in conflist["plugins"]:
             conf = self._plugin_conf(conflist, plugin, rec["runtimeConfig"], prev)
-            res = await self._exec(plugin["type"], "ADD", conf, container_id=rec["containerID"],
-                                   netns_path=rec["netns"], cni_args=rec["cniArgs"],
-                                   pod=rec["pod"])
+            res = await self._run_plugin(plugin["type"], "ADD", conf, container_id=rec["containerID"],
+                                         netns_path=rec["netns"], cni_args=rec["cniArgs"],
+                                         pod=rec["pod"])
             if res is None:
                 raise CNIError(plugin["type"], "ADD", 0, "no result on stdout", pod=rec["pod"])
             prev = res
@@ -539,9 +584,9 @@ class PodNetwork:
         for plugin in reversed(conflist["plugins"]):
             conf = self._plugin_conf(conflist, plugin, rec.get("runtimeConfig") or {},
                                      rec.get("result"))
-            await self._exec(plugin["type"], "DEL", conf, container_id=rec["containerID"],
-                             netns_path=netns_path, cni_args=rec.get("cniArgs", ""),
-                             pod=rec.get("pod", ""))
+            await self._run_plugin(plugin["type"], "DEL", conf, container_id=rec["containerID"],
+                                   netns_path=netns_path, cni_args=rec.get("cniArgs", ""),
+                                   pod=rec.get("pod", ""))
 
     async def _check_chain(self, rec: dict[str, Any]) -> None:
         conflist = rec["config"]
@@ -549,8 +594,8 @@ class PodNetwork:
         for plugin in conflist["plugins"]:
             conf = self._plugin_conf(conflist, plugin, rec["runtimeConfig"], result)
             try:
-                await self._exec(plugin["type"], "CHECK", conf, container_id=rec["containerID"],
-                                 netns_path=rec["netns"], cni_args=rec["cniArgs"], pod=rec["pod"])
+                await self._run_plugin(plugin["type"], "CHECK", conf, container_id=rec["containerID"],
+                                       netns_path=rec["netns"], cni_args=rec["cniArgs"], pod=rec["pod"])
             except CNIError as e:
                 # portmap 1.1.1 CHECK looks for ip6tables rules even for an IPv4-only pod
                 # (containernetworking/plugins#819); verify the IPv4 side ourselves.
@@ -595,7 +640,8 @@ class PodNetwork:
                               host_interface=host_if)
 
     async def setup(self, pod_uid: str, namespace: str, name: str,
-                    port_mappings: Sequence[dict[str, Any]] = ()) -> PodNetworkInfo:
+                    port_mappings: Sequence[dict[str, Any]] = (), *,
+                    netns_ready: Callable[[], None] | None = None) -> PodNetworkInfo:
         """Give the pod a network namespace on the pod network; idempotent per UID.
 
         ``port_mappings`` are the pod's container ports (Kubernetes
@@ -606,6 +652,10 @@ class PodNetwork:
         and the end of ADD) is torn down and redone. On failure everything done so
         far is undone (CNI DEL, namespace removed) and :class:`CNIError` /
         :class:`NetworkError` is raised.
+
+        ``netns_ready`` is called once the pod's (new) namespace exists at
+        :meth:`netns_path`, before the plugins run: a sandbox may join it
+        meanwhile. It is not called when the pod was set up already.
         """
         if not self._started:
             raise NetworkError("PodNetwork.start() has not been called")
@@ -625,7 +675,7 @@ class PodNetwork:
                 "containerID": key,
                 "ifName": IFNAME,
                 "netns": path,
-                "config": self.conflist(),
+                "config": self.pod_conflist(mappings),
                 "runtimeConfig": {"portMappings": mappings},
                 "cniArgs": (f"IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={name};"
                             f"K8S_POD_INFRA_CONTAINER_ID={key};K8S_POD_UID={pod_uid}"),
@@ -635,6 +685,8 @@ class PodNetwork:
             await asyncio.to_thread(_write_json_atomic, self._record_path(key), rec)
             try:
                 await netns.create(path)
+                if netns_ready is not None:
+                    netns_ready()
                 if mappings:
                     async with self._portmap_lock(exclusive=False):
                         result = await self._add_chain(rec)

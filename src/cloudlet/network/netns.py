@@ -20,6 +20,9 @@ Entering a namespace works the same way: :func:`run_in` runs a function in a
 fresh thread after ``setns`` into the namespace; sockets keep the namespace they
 were created in, so :func:`socket_in` / :func:`open_connection` give the event
 loop a socket inside a pod (port-forward, probes) without a subprocess.
+:func:`set_link_up` / :func:`link_is_up` bring an interface of a namespace up
+(``SIOCSIFFLAGS``, as ``ip link set <if> up`` does) and read its state; the pod
+network uses them for ``lo`` instead of spawning the CNI ``loopback`` plugin.
 
 Every blocking step runs in a thread; the coroutines never block the loop.
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import errno
+import fcntl
 import os
 import socket
 import threading
@@ -42,9 +46,11 @@ __all__ = [
     "create",
     "delete",
     "exists",
+    "link_is_up",
     "list_dir",
     "open_connection",
     "run_in",
+    "set_link_up",
     "socket_in",
 ]
 
@@ -53,6 +59,10 @@ NETNS_DIR = Path("/run/netns")
 _CLONE_NEWNET = 0x40000000
 _MS_BIND = 4096
 _MNT_DETACH = 2
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+_IFREQ = 40  # sizeof(struct ifreq): 16 bytes of name, then a union (flags: a short)
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
@@ -186,6 +196,42 @@ def run_in(path: Path | str, fn: Callable[[], T]) -> T:
     if not exists(p):
         raise NetnsError(errno.ENOENT, f"no network namespace at {p}")
     return _in_fresh_thread(enter)
+
+
+def _ifreq(name: str, flags: int = 0) -> bytes:
+    raw = name.encode()
+    if not 0 < len(raw) < 16:
+        raise ValueError(f"invalid interface name {name!r}")
+    return raw.ljust(16, b"\0") + flags.to_bytes(2, "little") + b"\0" * (_IFREQ - 18)
+
+
+def _if_flags(sock: socket.socket, name: str) -> int:
+    res = fcntl.ioctl(sock.fileno(), _SIOCGIFFLAGS, _ifreq(name))
+    return int.from_bytes(res[16:18], "little")
+
+
+def set_link_up(path: Path | str, name: str = "lo") -> None:
+    """Set ``IFF_UP`` on interface ``name`` inside the namespace at ``path`` (blocking).
+
+    Idempotent; the kernel gives ``lo`` its 127.0.0.1/8 and ::1 when it comes up.
+    Raises ``OSError`` (e.g. ENODEV for a missing interface).
+    """
+    def up() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            flags = _if_flags(sock, name)
+            if not flags & _IFF_UP:
+                fcntl.ioctl(sock.fileno(), _SIOCSIFFLAGS, _ifreq(name, flags | _IFF_UP))
+
+    run_in(path, up)
+
+
+def link_is_up(path: Path | str, name: str = "lo") -> bool:
+    """Whether interface ``name`` in the namespace at ``path`` is up (blocking)."""
+    def read() -> bool:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            return bool(_if_flags(sock, name) & _IFF_UP)
+
+    return run_in(path, read)
 
 
 def socket_in(path: Path | str, family: int = socket.AF_INET,

@@ -13,7 +13,10 @@
   the node ``Ready=False`` (``KubeletNotReady``) rather than failing ``up``;
 * watches the pods bound to it (informer with ``fieldSelector
   spec.nodeName=<node>``) plus ConfigMaps, Secrets and RuntimeClasses, and
-  runs one :class:`~cloudlet.node.pods.PodWorker` per pod uid;
+  runs one :class:`~cloudlet.node.pods.PodWorker` per pod uid; at most
+  :data:`MAX_PARALLEL_STARTS` workers start pods at once (network, sandbox,
+  containers: a burst of process spawns on a small machine only thrashes),
+  the others wait their turn in arrival order;
 * on start, **recovers** what a previous run left on the host: a pod still
   bound here adopts its sandbox and containers from
   ``<data-dir>/pods/<uid>/state.json`` (checked against the runtime's
@@ -63,6 +66,9 @@ CONFIGMAPS = ResourceRef("", "v1", "configmaps")
 SECRETS = ResourceRef("", "v1", "secrets")
 RUNTIME_CLASSES = ResourceRef("node.k8s.io", "v1", "runtimeclasses")
 DEFAULT_HANDLER = "runc"
+# Pods being started at once (see the module docstring): four per core (much of a start is
+# waiting on short-lived processes, so a few per core keep the CPUs busy), at least four.
+MAX_PARALLEL_STARTS = max(4, 4 * (os.cpu_count() or 1))
 
 
 def instance_id(data_dir: Path) -> str:
@@ -106,6 +112,7 @@ class NodeAgent:
         self.allocatable: dict[str, str] = {}
         self.recorder = EventRecorder(client, "kubelet", host=node_name)
         self.crash_backoff = Backoff()
+        self.start_slots = asyncio.Semaphore(MAX_PARALLEL_STARTS)
         self.factory = SharedInformerFactory(client)
         self.pods: Informer = self.factory.informer(PODS, field_selector=f"spec.nodeName={node_name}")
         self.configmaps: Informer = self.factory.informer(CONFIGMAPS)

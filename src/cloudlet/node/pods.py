@@ -32,6 +32,22 @@ with grace 0 (uid precondition), as the kubelet does.
 The worker's runtime handles are persisted in ``<data-dir>/pods/<uid>/state.json``
 so that after a restart of ``cloudlet up`` the agent adopts the running
 sandbox and containers (:meth:`PodWorker.adopt`) instead of starting them again.
+
+Start-up trace: the first time all app containers of a pod run, the worker logs
+``Observed pod startup duration`` (the kubelet's message) at info level with
+``worker_start`` (wall clock) and ``steps_ms`` — the time spent in each step of
+the way (volumes, network, sandbox, image, rootfs, create, start, ...) since
+the worker was created; ``bench/podstart.py --trace`` aggregates these.
+Volumes and the pod network are set up concurrently (they are independent),
+and so are the CNI ADD and the sandbox once the pod's network namespace exists
+(unless the pod sets ``net.*`` sysctls, which may name the pod's interface):
+``/etc/hosts`` shows the pod IP, so the etc files are written after ADD, before
+any container is created (handlers read them only at container creation). When
+ADD fails, the sandbox started meanwhile is removed again, as if it had never
+been tried.
+Until its app containers first run, a worker's sync holds one of the agent's
+``start_slots`` (a cap on pods starting at once; released while an image is
+pulled or a ``postStart`` hook runs, which are waits rather than work).
 """
 
 from __future__ import annotations
@@ -41,9 +57,11 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cloudlet import metrics
 from cloudlet.api.errors import APIError
 from cloudlet.client.events import NORMAL, WARNING
 from cloudlet.client.interface import ResourceRef
@@ -119,6 +137,10 @@ class PodWorker:
         self.task: asyncio.Task[None] | None = None
         self.waiters: dict[str, asyncio.Task[None]] = {}
         self._events: set[tuple[str, str, str]] = set()
+        self._trace: dict[str, float] | None = {}  # step -> ms, until the pod first runs
+        self._trace_t0 = self._trace_last = time.monotonic()
+        self.starting = True  # until the app containers first run (holds a start slot per sync)
+        self._slot_held = False
 
     # --- wiring ----------------------------------------------------------------------
 
@@ -152,6 +174,57 @@ class PodWorker:
             self._events.add(k)
             self.event(type_, reason, message)
 
+    def mark(self, step: str) -> None:
+        """Charge the time since the previous mark to ``step`` (start-up trace)."""
+        if self._trace is None:
+            return
+        now = time.monotonic()
+        self._trace[step] = round(self._trace.get(step, 0.0) + (now - self._trace_last) * 1000, 1)
+        self._trace_last = now
+
+    def _trace_done(self) -> None:
+        """All app containers run for the first time: log the start-up trace once."""
+        if self._trace is None or not self.apps or not all(r.running for r in self.apps.values()):
+            return
+        self.starting = False
+        steps, self._trace = self._trace, None
+        total = time.monotonic() - self._trace_t0
+        metrics.POD_START.observe(total)  # kubelet_pod_start_duration_seconds
+        log.info("Observed pod startup duration",
+                 extra={"pod": self.key, "uid": self.uid, "worker_start": round(self.start_wall, 4),
+                        "total_ms": round(total * 1000, 1), "steps_ms": steps})
+
+    @contextlib.asynccontextmanager
+    async def _start_slot(self) -> AsyncIterator[None]:
+        """Hold one of the agent's start slots while the pod is being started."""
+        sem: asyncio.Semaphore | None = getattr(self.agent, "start_slots", None)
+        if sem is None or not self.starting or self._slot_held:
+            yield
+            return
+        await sem.acquire()
+        self._slot_held = True
+        try:
+            yield
+        finally:
+            if self._slot_held:
+                self._slot_held = False
+                sem.release()
+
+    @contextlib.asynccontextmanager
+    async def _slot_released(self) -> AsyncIterator[None]:
+        """Give the start slot back while waiting (image pull, postStart hook)."""
+        sem: asyncio.Semaphore | None = getattr(self.agent, "start_slots", None)
+        if sem is None or not self._slot_held:
+            yield
+            return
+        self._slot_held = False
+        sem.release()
+        try:
+            yield
+        finally:
+            await sem.acquire()
+            self._slot_held = True
+
     # --- the loop ------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -182,8 +255,11 @@ class PodWorker:
         """One pass of the kubelet's syncPod; returns seconds until a timed wake-up."""
         if self.terminal:
             return None
+        async with self._start_slot():
+            return await self._sync()
+
+    async def _sync(self) -> float | None:
         pod = self.pod
-        spec = pod.get("spec") or {}
         # volumes
         if self.volumes is None:
             self.volumes = PodVolumes(self.dir, pod, instance=self.agent.instance,
@@ -192,27 +268,58 @@ class PodWorker:
         self.volumes.pod = pod
         self.volumes.host_ip = self.agent.host_ip
         self.volumes.pod_ip = self.pod_ips[0] if self.pod_ips else ""
+        # the pod network does not depend on the volumes: set it up meanwhile
+        network: asyncio.Task[bool] | None = None
+        netns_ready = asyncio.Event()
+        if self.sandbox is None and not self.network_up and not self.host_network \
+                and self.agent.network is not None:
+            network = asyncio.get_running_loop().create_task(self._ensure_network(netns_ready))
         try:
             await self.volumes.setup()
         except VolumeError as e:
+            if network is not None:
+                await network  # idempotent and already under way: let it finish
             self.event(WARNING, "FailedMount", str(e))
             return 2.0
+        except BaseException:
+            if network is not None:
+                with contextlib.suppress(Exception):
+                    await network
+            raise
+        self.mark("volumes")
         # runtime + network + sandbox
         if self.sandbox is None:
             try:
                 self.runtime = self.agent.runtime_for(pod)
             except SandboxError as e:
+                if network is not None:
+                    await network
                 self.event(WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
                 return 5.0
-            if not await self._ensure_network():
+            if network is not None and self._sandbox_may_overlap():
+                ready = asyncio.get_running_loop().create_task(netns_ready.wait())
+                try:
+                    await asyncio.wait({network, ready}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    ready.cancel()
+                if netns_ready.is_set() and not network.done():
+                    return await self._network_and_sandbox(network)
+            if not await (network if network is not None else self._ensure_network()):
                 return 2.0
+            self.mark("network")
             try:
                 await self._run_sandbox()
             except SandboxError as e:
                 self.event(WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e}")
                 return 2.0
+            self.mark("sandbox")
             self.volumes.pod_ip = self.pod_ips[0] if self.pod_ips else ""
             await self.volumes.refresh()  # downward API files that show the pod IP
+            self.mark("volumes_refresh")
+        return await self._sync_containers()
+
+    async def _sync_containers(self) -> float | None:
+        spec = self.pod.get("spec") or {}
         wait: list[float] = []
         deadline = spec.get("activeDeadlineSeconds")
         if deadline is not None:
@@ -258,6 +365,7 @@ class PodWorker:
                 w = await self._start_container(c, rec)
                 if w:
                     wait.append(w)
+                self._trace_done()
                 continue
             if rec.exited:
                 term = rec.terminated()
@@ -277,7 +385,54 @@ class PodWorker:
 
     # --- network and sandbox ---------------------------------------------------------------
 
-    async def _ensure_network(self) -> bool:
+    def _sandbox_may_overlap(self) -> bool:
+        """Whether the sandbox may start while CNI ADD still runs (see the module docstring)."""
+        sysctls = ((self.pod.get("spec") or {}).get("securityContext") or {}).get("sysctls") or ()
+        return not any(str(s.get("name", "")).startswith("net.") for s in sysctls)
+
+    async def _network_and_sandbox(self, network: asyncio.Task[bool]) -> float | None:
+        """The sandbox joins the pod's (existing) namespace while ADD finishes; then the
+        etc files with the pod IP; then on to the containers."""
+        assert self.agent.network is not None and self.volumes is not None
+        netns_path = self.agent.network.netns_path(self.uid)
+        sandbox = asyncio.get_running_loop().create_task(self._run_sandbox(netns_path, save=False))
+        try:
+            ok = await network
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                await sandbox
+            raise
+        sandbox_error: SandboxError | None = None
+        try:
+            await sandbox
+        except SandboxError as e:
+            sandbox_error = e
+        if not ok:  # ADD failed (its event is out): undo the sandbox, try both again later
+            await self._remove_sandbox()
+            return 2.0
+        self.mark("network_and_sandbox")
+        if sandbox_error is not None:
+            self.event(WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {sandbox_error}")
+            return 2.0
+        await self._write_etc_files()
+        await self.save_state()
+        self.mark("etc_files")
+        self.volumes.pod_ip = self.pod_ips[0] if self.pod_ips else ""
+        await self.volumes.refresh()  # downward API files that show the pod IP
+        self.mark("volumes_refresh")
+        return await self._sync_containers()
+
+    async def _remove_sandbox(self) -> None:
+        if self.runtime is None or self.sandbox is None:
+            return
+        with contextlib.suppress(SandboxError):
+            await self.runtime.stop_sandbox(self.sandbox)
+        with contextlib.suppress(SandboxError):
+            await self.runtime.remove_sandbox(self.sandbox)
+        self.sandbox = None
+        self.sandbox_ready = False
+
+    async def _ensure_network(self, netns_ready: asyncio.Event | None = None) -> bool:
         if self.host_network:
             self.pod_ips = [self.agent.host_ip]
             self.netns = None
@@ -296,7 +451,8 @@ class PodWorker:
                                   "protocol": (p.get("protocol") or "TCP").lower(),
                                   "hostIP": p.get("hostIP") or ""})
         try:
-            info = await net.setup(self.uid, self.namespace, self.name, ports)
+            info = await net.setup(self.uid, self.namespace, self.name, ports,
+                                   netns_ready=netns_ready.set if netns_ready is not None else None)
         except Exception as e:
             self.event(WARNING, "FailedCreatePodSandBox",
                        f"Failed to create pod sandbox: failed to set up pod network: {e}")
@@ -312,23 +468,34 @@ class PodWorker:
             return self.agent.node_name
         return (spec.get("hostname") or self.name)[:63].rstrip("-.")
 
-    async def _run_sandbox(self) -> None:
+    async def _write_etc_files(self) -> tuple[Path, Path]:
+        """/etc/hosts (with the pod IP), resolv.conf and hostname of the pod; their paths."""
+        services = self.agent.services
+        resolv_text = services.resolv_conf(self.pod) if services is not None else None
+        hosts, resolv, _hn = await asyncio.to_thread(
+            write_etc_files, self.dir, self.pod, self.pod_ips[0] if self.pod_ips else "", self.hostname(),
+            self.host_network, resolv_text)
+        return hosts, resolv
+
+    async def _run_sandbox(self, netns_path: str | None = None, *, save: bool = True) -> None:
+        """Start the sandbox; with ``netns_path`` (the overlapped start) before the pod network
+        is complete: the etc files are then written by the caller, and the state saved."""
         assert self.runtime is not None
         pod = self.pod
         spec = pod.get("spec") or {}
         meta = pod.get("metadata") or {}
-        services = self.agent.services
-        resolv_text = services.resolv_conf(pod) if services is not None else None
-        hosts, resolv, _hn = await asyncio.to_thread(
-            write_etc_files, self.dir, pod, self.pod_ips[0] if self.pod_ips else "", self.hostname(),
-            self.host_network, resolv_text)
+        if netns_path is None:
+            hosts, resolv = await self._write_etc_files()
+            netns_path = self.netns
+        else:
+            hosts, resolv = self.dir / "etc-hosts", self.dir / "resolv.conf"  # write_etc_files' names
         logs = self.dir / "logs"
         await asyncio.to_thread(logs.mkdir, parents=True, exist_ok=True)
         sysctls = {s.get("name", ""): str(s.get("value", ""))
                    for s in (spec.get("securityContext") or {}).get("sysctls") or ()}
         sb = SandboxSpec(
             uid=self.uid, namespace=self.namespace, name=self.name, hostname=self.hostname(),
-            netns_path=self.netns, host_ipc=bool(spec.get("hostIPC")), host_pid=bool(spec.get("hostPID")),
+            netns_path=netns_path, host_ipc=bool(spec.get("hostIPC")), host_pid=bool(spec.get("hostPID")),
             share_process_namespace=bool(spec.get("shareProcessNamespace")),
             cgroup_parent=f"cloudlet-{self.agent.instance}/pod{self.uid}",
             resources=pod_resources(pod), sysctls=sysctls,
@@ -337,7 +504,8 @@ class PodWorker:
         )
         self.sandbox = await self.runtime.run_sandbox(sb)
         self.sandbox_ready = True
-        await self.save_state()
+        if save:
+            await self.save_state()
 
     # --- containers -----------------------------------------------------------------------
 
@@ -374,7 +542,11 @@ class PodWorker:
         if will_pull and not images.in_backoff(image, secrets):
             self.event(NORMAL, "Pulling", f'Pulling image "{image}"')
         try:
-            pulled = await images.ensure(image, policy, secrets)
+            if will_pull:
+                async with self._slot_released():
+                    pulled = await images.ensure(image, policy, secrets)
+            else:
+                pulled = await images.ensure(image, policy, secrets)
         except ImagePullError as e:
             rec.waiting_reason = e.reason
             rec.waiting_message = e.message
@@ -403,7 +575,9 @@ class PodWorker:
                                       "CreateContainerError", "RunContainerError"):
             rec.waiting_reason = "ContainerCreating" if not rec.init else "PodInitializing"
             rec.waiting_message = ""
+        self.mark("containers_wait")
         pulled = await self._ensure_image(c, rec)
+        self.mark("image")
         if pulled is None:
             return 2.0
         rec.image = c.get("image", "")
@@ -434,6 +608,7 @@ class PodWorker:
             self.event(WARNING, "Failed", f"Error: {rec.waiting_message}")
             return 5.0
         rec.snapshot = key
+        self.mark("rootfs")
         try:
             sec = await asyncio.to_thread(container_security, self.pod, c, cfg.user, rootfs)
             assert self.volumes is not None
@@ -453,6 +628,7 @@ class PodWorker:
             labels={"io.kubernetes.container.name": name, "io.kubernetes.pod.uid": self.uid},
             annotations={"io.kubernetes.container.restartCount": str(rec.restart_count)},
         )
+        self.mark("container_config")
         try:
             handle = await self.runtime.create_container(self.sandbox, cspec)
         except SandboxError as e:
@@ -463,6 +639,7 @@ class PodWorker:
             return 5.0
         rec.handle = handle
         rec.log_path = str(log_path)
+        self.mark("create")
         self.event(NORMAL, "Created", f"Created container {name}")
         try:
             await self.runtime.start_container(handle)
@@ -478,6 +655,7 @@ class PodWorker:
             await self.save_state()
             return 1.0
         rec.waiting_reason, rec.waiting_message = "", ""
+        self.mark("start")
         rec.status = await self.runtime.container_status(handle)
         if rec.status.started_at is None:
             rec.status.started_at = time.time()
@@ -487,9 +665,11 @@ class PodWorker:
         self._watch(rec)
         self._start_probes(c, rec)
         await self.save_state()
+        self.mark("status_and_state")
         post = (c.get("lifecycle") or {}).get("postStart")
         if post and rec.running:
-            err = await hooks.run_hook(post, self._target(c, rec), self._grace(c, None))
+            async with self._slot_released():
+                err = await hooks.run_hook(post, self._target(c, rec), self._grace(c, None))
             if err is not None:
                 self.event(WARNING, "FailedPostStartHook",
                            f"{hooks.describe(post)} for Container \"{name}\" in Pod \"{pod_full_name(self.pod)}\" "
@@ -805,6 +985,8 @@ class PodWorker:
         self.pod_ips = list(state.get("podIPs") or [])
         self.netns = state.get("netns")
         self.network_up = bool(state.get("networkUp"))
+        self.starting = False
+        self._trace = None
         self.terminal = state.get("terminal") or ""
         self.reason = state.get("reason") or ""
         self.message = state.get("message") or ""
