@@ -572,7 +572,14 @@ class RuncRuntime:
                 _write_json(cdir / "config.json", config)
                 _write_json(cdir / "meta.json", cmeta)
 
-            await _blocking(prepare)
+            prepared = asyncio.ensure_future(_blocking(prepare))
+            try:
+                await asyncio.shield(prepared)
+            except asyncio.CancelledError:
+                # the files appear whatever happens: let them, so the cleanup below finds them
+                with contextlib.suppress(Exception):
+                    await prepared
+                raise
             pid = await self._conmon_create(
                 cid,
                 spec.name,
@@ -582,15 +589,15 @@ class RuncRuntime:
                 stdin=spec.stdin,
                 stdin_once=spec.stdin_once,
             )
+            # the pid stays the same through runc start's exec: remember its start
+            # time now, so a recycled pid is never mistaken for the container
+            cmeta["pid"] = pid
+            cmeta["pid_start"] = _proc_start_time(pid)
+            await _blocking(_write_json, cdir / "meta.json", cmeta)
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.remove_container(handle)
             raise
-        # the pid stays the same through runc start's exec: remember its start
-        # time now, so a recycled pid is never mistaken for the container
-        cmeta["pid"] = pid
-        cmeta["pid_start"] = _proc_start_time(pid)
-        await _blocking(_write_json, cdir / "meta.json", cmeta)
         return handle
 
     def _container_meta(self, handle: Handle) -> tuple[Path, dict[str, Any]]:
