@@ -623,7 +623,7 @@ class RuncRuntime:
         deadline = time.monotonic() + limit
         delay = 0.01
         while True:
-            if (cdir / "exit").exists():
+            if _nonempty(cdir / "exit"):
                 return True
             if (
                 cid is not None
@@ -683,11 +683,13 @@ class RuncRuntime:
         )
         exit_file = cdir / "exit"
         try:
-            code_text = exit_file.read_text().strip()
+            code_text: str | None = exit_file.read_text().strip()
             finished = exit_file.stat().st_mtime
         except OSError:
             code_text = None
             finished = None
+        if code_text == "":  # conmon created the file but has not written the code yet
+            code_text = None
         if code_text is None:
             if meta.get("started_at") is None:
                 return st
@@ -894,3 +896,11 @@ class RuncRuntime:
         for point in _mounts_under(self.sandboxes_dir):
             _umount(point)
         shutil.rmtree(self.sandboxes_dir, ignore_errors=True)
+
+
+def _nonempty(path: Path) -> bool:
+    """A file conmon has finished writing (it creates the exit file, then writes the code)."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
