@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -205,6 +206,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             server.kill()
             server.wait()
         await pn.cleanup_all()
+        shutil.rmtree(tmp, ignore_errors=True)
     return {
         "direct_pod_ip": direct, "cluster_ip": via,
         "cluster_ip_ratio": round(ratios[len(ratios) // 2], 3) if ratios else None,  # median of paired rounds
