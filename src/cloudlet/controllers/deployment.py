@@ -62,7 +62,7 @@ from cloudlet.client.events import NORMAL, EventRecorder
 from cloudlet.client.informer import SharedInformerFactory
 from cloudlet.client.interface import Client, Obj, ResourceRef, split_key
 from cloudlet.client.reconcile import FactoryController, Result, Retry, selector_of
-from cloudlet.controllers.meta import controller_ref, now_rfc3339, parse_time
+from cloudlet.controllers.meta import controller_ref, now_rfc3339, parse_time, set_owner_references
 from cloudlet.controllers.replicaset import (
     PODS,
     REPLICASETS,
@@ -332,27 +332,14 @@ class DeploymentController(FactoryController):
                 if matches:
                     out.append(rs)
                 elif not deleting:
-                    await self._set_refs(rs, [r for r in rs["metadata"].get("ownerReferences") or () if r.get("uid") != uid])
+                    await set_owner_references(self.client, REPLICASETS, rs, [r for r in rs["metadata"].get("ownerReferences") or () if r.get("uid") != uid])
                 continue
             if matches and not deleting and not rs["metadata"].get("deletionTimestamp"):
                 refs = [*(rs["metadata"].get("ownerReferences") or ()), owner_reference(d, "apps/v1", "Deployment")]
-                adopted = await self._set_refs(rs, refs)
+                adopted = await set_owner_references(self.client, REPLICASETS, rs, refs)
                 out.append(adopted)
         return out
 
-    async def _set_refs(self, rs: Obj, refs: list[Obj]) -> Obj:
-        meta = rs["metadata"]
-        patch = [
-            {"op": "test", "path": "/metadata/uid", "value": meta.get("uid")},
-            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
-            {"op": "replace" if "ownerReferences" in meta else "add", "path": "/metadata/ownerReferences", "value": refs},
-        ]
-        try:
-            return await self.client.patch(REPLICASETS, meta["name"], patch, "json", meta.get("namespace", ""))
-        except APIError as e:
-            if e.code in (404, 409, 422):
-                raise Retry(f"replicaset {meta.get('name')} changed while claiming it") from e
-            raise
 
     def _split(self, d: Obj, rs_list: list[Obj]) -> tuple[Obj | None, list[Obj]]:
         """``FindNewReplicaSet`` and ``FindOldReplicaSets``."""

@@ -46,7 +46,7 @@ from cloudlet.client.events import NORMAL, WARNING, EventRecorder
 from cloudlet.client.informer import Informer, SharedInformerFactory
 from cloudlet.client.interface import Client, Obj, ResourceRef, split_key
 from cloudlet.client.reconcile import FactoryController, Result, Retry, selector_of
-from cloudlet.controllers.meta import controller_ref, now_rfc3339, parse_time
+from cloudlet.controllers.meta import controller_ref, now_rfc3339, parse_time, set_owner_references
 
 log = logging.getLogger("cloudlet.controllers.replicaset")
 
@@ -293,7 +293,7 @@ class ReplicaSetController(FactoryController):
                 if matches:
                     claimed.append(pod)
                 elif not deleting:
-                    await self._patch_refs(pod, [r for r in pod["metadata"].get("ownerReferences") or () if r.get("uid") != uid])
+                    await set_owner_references(self.client, PODS, pod, [r for r in pod["metadata"].get("ownerReferences") or () if r.get("uid") != uid])
                 continue
             if not matches or deleting or pod["metadata"].get("deletionTimestamp"):
                 continue
@@ -308,24 +308,11 @@ class ReplicaSetController(FactoryController):
                     return claimed
                 fresh_checked = True
             refs = [*(pod["metadata"].get("ownerReferences") or ()), owner_reference(rs, self.api_version, self.kind)]
-            adopted = await self._patch_refs(pod, refs)
+            adopted = await set_owner_references(self.client, PODS, pod, refs)
             if adopted is not None:
                 claimed.append(adopted)
         return claimed
 
-    async def _patch_refs(self, pod: Obj, refs: list[Obj]) -> Obj | None:
-        meta = pod["metadata"]
-        patch = [
-            {"op": "test", "path": "/metadata/uid", "value": meta.get("uid")},
-            {"op": "test", "path": "/metadata/resourceVersion", "value": meta.get("resourceVersion")},
-            {"op": "replace" if "ownerReferences" in meta else "add", "path": "/metadata/ownerReferences", "value": refs},
-        ]
-        try:
-            return await self.client.patch(PODS, meta["name"], patch, "json", meta.get("namespace", ""))
-        except APIError as e:
-            if e.code in (404, 409, 422):
-                raise Retry(f"pod {meta.get('name')} changed while claiming it") from e
-            raise
 
     async def _manage(self, rs: Obj, key: str, active: list[Obj]) -> str | None:
         want = int((rs.get("spec") or {}).get("replicas") or 0)
